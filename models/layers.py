@@ -1,0 +1,256 @@
+"""Custom layers of COCO-GAN: spectral normalization and (conditional) batch norm.
+
+Spectral normalization (Miyato et al., ICLR 2018, Algorithm 1)
+----------------------------------------------------------------
+The layer owns a trainable kernel W and a persistent, non-trainable vector u.
+Every forward pass computes, from the stored u,
+
+    v = normalize(u W^T)          (W reshaped to [fan_in, fan_out])
+    u' = normalize(v W)
+    sigma = v W u'^T               (u', v under stop_gradient)
+
+and applies W / sigma.  Because only u and v are frozen, the gradient still
+flows through sigma into W, as in the paper (and the official TF1 code).  u' is
+written back to u only when the layer runs with state updates enabled
+(``update_state``, by default equal to ``training``), so one training step
+performs exactly one power iteration per call that updates state, and
+inference never changes u.
+
+Why not ``keras.layers.SpectralNormalization``: in Keras 3.15.1 that wrapper,
+on every ``training=True`` call, *assigns* W/sigma back into the wrapped
+layer's kernel variable and then runs the plain layer.  The trainable variable
+therefore *is* the normalized kernel, sigma is divided out again at every step,
+and no gradient flows through sigma.  That is a different optimisation problem
+from the paper's reparameterisation W_bar = W / sigma(W); the test
+``tests/test_layers.py::test_keras_spectral_normalization_overwrites_kernel``
+shows the overwrite.
+
+The conv kernel [kh, kw, cin, cout] is reshaped to [kh*kw*cin, cout] for the
+power iteration (the official ``spectral_normed_weight`` does the same), so
+sigma is the largest singular value of that matrix, u has shape [1, cout].
+
+Batch norms
+-----------
+``BatchNorm`` and ``ConditionalBatchNorm`` use the batch statistics over every
+axis except the channels in training (biased variance, as ``tf.nn.moments``)
+and the moving averages at inference.  Normalisation is (x - mean) /
+sqrt(var + eps) (paper Eq. 5); the official CBN's sqrt(var**2 + eps) is a
+defect that is not copied (DESIGN section 8).
+
+Distribution: u is created with aggregation ONLY_FIRST_REPLICA and the moving
+statistics with aggregation MEAN, so that ``assign`` inside a
+``tf.distribute.MirroredStrategy`` replica context is legal.  Batch statistics
+are per replica (no cross-replica sync), like Keras' default batch norm.
+
+``training`` and ``update_state`` must be Python booleans.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+_SN_EPS = 1e-12  # official _l2normalize: v / (||v|| + 1e-12)
+
+
+def _l2_normalize(v: tf.Tensor) -> tf.Tensor:
+    return v / (tf.sqrt(tf.reduce_sum(tf.square(v))) + _SN_EPS)
+
+
+def _resolve_update(training: bool, update_state: bool | None) -> bool:
+    return bool(training) if update_state is None else bool(update_state)
+
+
+class _SpectralNormBase(keras.layers.Layer):
+    """Shared power iteration; subclasses create ``self.kernel`` and call ``_build_u``."""
+
+    def __init__(self, power_iterations: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if power_iterations < 1:
+            raise ValueError(f"power_iterations must be >= 1, got {power_iterations}")
+        self.power_iterations = power_iterations
+
+    def _build_u(self, fan_out: int) -> None:
+        # Official: tf.truncated_normal_initializer() (stddev 1), shape [1, fan_out].
+        self.u = self.add_weight(
+            name="sn_u",
+            shape=(1, fan_out),
+            initializer=keras.initializers.TruncatedNormal(stddev=1.0),
+            trainable=False,
+            aggregation="only_first_replica",
+        )
+
+    def normalized_kernel(self, update_u: bool = False):
+        """Returns (W / sigma, sigma) after ``power_iterations`` steps from the stored u.
+
+        The kernel is viewed as a matrix [prod(shape[:-1]), shape[-1]]: for a
+        conv kernel [kh, kw, cin, cout] that is [kh*kw*cin, cout].
+        If ``update_u`` the new u is written back (training only).
+        """
+        kernel = tf.convert_to_tensor(self.kernel)
+        w_mat = tf.reshape(kernel, [-1, kernel.shape[-1]])
+        u = tf.convert_to_tensor(self.u)
+        v = None
+        for _ in range(self.power_iterations):
+            v = _l2_normalize(tf.matmul(u, w_mat, transpose_b=True))  # [1, fan_in]
+            u = _l2_normalize(tf.matmul(v, w_mat))  # [1, fan_out]
+        # u and v are constants for the gradient; sigma still depends on W.
+        u = tf.stop_gradient(u)
+        v = tf.stop_gradient(v)
+        sigma = tf.matmul(tf.matmul(v, w_mat), u, transpose_b=True)[0, 0]
+        if update_u:
+            self.u.assign(u)
+        return kernel / sigma, sigma
+
+
+class SpectralNormDense(_SpectralNormBase):
+    """Dense layer with a spectrally normalized kernel and a bias (official ``snlinear``).
+
+    Kernel init: truncated normal, stddev sqrt(1 / fan_in), the official code's
+    *intended* init (its inverted ``if`` fell back to Glorot uniform: a defect
+    not copied, DESIGN section 8).  Bias init zero.
+    """
+
+    def __init__(self, units: int, use_bias: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.use_bias = use_bias
+
+    def build(self, input_shape):
+        fan_in = int(input_shape[-1])
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(fan_in, self.units),
+            initializer=keras.initializers.TruncatedNormal(stddev=math.sqrt(1.0 / fan_in)),
+        )
+        self.bias = (
+            self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+            if self.use_bias
+            else None
+        )
+        self._build_u(self.units)
+
+    def call(self, inputs, training=False, update_state=None):
+        w, _ = self.normalized_kernel(update_u=_resolve_update(training, update_state))
+        out = tf.matmul(inputs, w)
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+
+class SpectralNormConv2D(_SpectralNormBase):
+    """Stride-1 'SAME' convolution with a spectrally normalized kernel and a bias
+    (official ``snconv2d``).  Kernel init: truncated normal, stddev
+    sqrt(2 / (kh*kw*cin)) as in the official code; bias init zero."""
+
+    def __init__(self, filters: int, kernel_size: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+
+    def build(self, input_shape):
+        cin = int(input_shape[-1])
+        k = self.kernel_size
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(k, k, cin, self.filters),
+            initializer=keras.initializers.TruncatedNormal(stddev=math.sqrt(2.0 / (k * k * cin))),
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+        self._build_u(self.filters)
+
+    def call(self, inputs, training=False, update_state=None):
+        w, _ = self.normalized_kernel(update_u=_resolve_update(training, update_state))
+        out = tf.nn.conv2d(inputs, w, strides=1, padding="SAME")
+        return tf.nn.bias_add(out, self.bias)
+
+
+class _MovingStatsMixin:
+    def _build_moving_stats(self, ch: int) -> None:
+        self.moving_mean = self.add_weight(
+            name="moving_mean", shape=(ch,), initializer="zeros",
+            trainable=False, aggregation="mean",
+        )
+        self.moving_variance = self.add_weight(
+            name="moving_variance", shape=(ch,), initializer="ones",
+            trainable=False, aggregation="mean",
+        )
+
+    def _statistics(self, x, training: bool, update: bool):
+        """Batch moments over all non-channel axes in training, moving averages otherwise."""
+        if not training:
+            return tf.convert_to_tensor(self.moving_mean), tf.convert_to_tensor(self.moving_variance)
+        axes = list(range(len(x.shape) - 1))
+        mean, var = tf.nn.moments(x, axes=axes)  # biased variance, as tf.nn.moments
+        if update:
+            m = self.momentum
+            self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * mean)
+            self.moving_variance.assign(m * self.moving_variance + (1.0 - m) * var)
+        return mean, var
+
+
+class BatchNorm(_MovingStatsMixin, keras.layers.Layer):
+    """Plain batch norm with trainable gamma (init 1) and beta (init 0).
+
+    Mirrors the official ``ops.batch_norm`` (tf.contrib.layers.batch_norm with
+    decay=0.9, epsilon=1e-5, scale=True, center=True), used for G's last norm
+    and the auxiliary heads.  moving = momentum * moving + (1 - momentum) * batch.
+    """
+
+    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        ch = int(input_shape[-1])
+        self.gamma = self.add_weight(name="gamma", shape=(ch,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(ch,), initializer="zeros")
+        self._build_moving_stats(ch)
+
+    def call(self, inputs, training=False, update_state=None):
+        mean, var = self._statistics(inputs, training, _resolve_update(training, update_state))
+        return (inputs - mean) * tf.math.rsqrt(var + self.epsilon) * self.gamma + self.beta
+
+
+class ConditionalBatchNorm(_MovingStatsMixin, keras.layers.Layer):
+    """Conditional batch norm (paper Eq. 5): gamma(y) * (x - mu) / sqrt(var + eps) + beta(y).
+
+    Call with ``(x, y)``: x [B, H, W, C], y = concat(z, micro coordinate) [B, D].
+    gamma and beta are each one plain (not spectrally normalized) dense layer
+    on y with a bias, as the official ``slim.fully_connected(y, ch,
+    activation_fn=None)``: Glorot-uniform weights, zero biases, and no "1 +"
+    offset on gamma.  Official momentum 0.99 and epsilon 1e-5.
+    """
+
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = momentum
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        x_shape, y_shape = input_shape
+        ch = int(x_shape[-1])
+        self.gamma_dense = keras.layers.Dense(ch, name="gamma")
+        self.beta_dense = keras.layers.Dense(ch, name="beta")
+        self.gamma_dense.build(tuple(y_shape))
+        self.beta_dense.build(tuple(y_shape))
+        self._build_moving_stats(ch)
+
+    def call(self, inputs, training=False, update_state=None):
+        x, y = inputs
+        mean, var = self._statistics(x, training, _resolve_update(training, update_state))
+        gamma = self.gamma_dense(y)[:, None, None, :]
+        beta = self.beta_dense(y)[:, None, None, :]
+        return (x - mean) * tf.math.rsqrt(var + self.epsilon) * gamma + beta
+
+
+def assert_shape(tensor, expected, what: str) -> None:
+    """Raises ValueError('<what>: expected [..] vs got [..]'); None in ``expected`` matches any."""
+    got = list(tensor.shape)
+    ok = len(got) == len(expected) and all(
+        e is None or g is None or int(g) == e for g, e in zip(got, expected)
+    )
+    if not ok:
+        raise ValueError(f"{what}: expected shape {list(expected)} vs got {got}")
