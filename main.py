@@ -1,0 +1,68 @@
+"""Train COCO-GAN.
+
+    python main.py                                  # the embedded MNIST demo (no download)
+    python main.py --dataset celeba --size 128 --data_dir /data/img_align_celeba
+    python main.py --config configs/LSUN_256x256_N2M2S128.yaml --data_dir /data/lsun_bedroom
+
+A run resumes automatically from the newest checkpoint in --logdir.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags
+
+from configs import PRESETS, UserError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("dataset", "mnist", sorted(PRESETS), "Dataset preset (picks the official configuration).")
+flags.DEFINE_integer("size", None, "Training image size (height); selects the preset's configuration.")
+flags.DEFINE_string("config", None, "A configuration YAML file; overrides --dataset/--size.")
+flags.DEFINE_string("data_dir", None, "Folder of training images (or the TFDS data_dir for tfds_celeba).")
+flags.DEFINE_string("logdir", None, "Log directory for checkpoints, TensorBoard and samples "
+                    "(default: ./logs/<exp_name>).")
+flags.DEFINE_integer("steps", None, "Total training iterations (overrides train_params.total_steps).")
+flags.DEFINE_integer("batch_size", None, "Global batch size (overrides train_params.batch_size).")
+flags.DEFINE_integer("seed", None, "Random seed (overrides train_params.seed).")
+flags.DEFINE_integer("steps_per_call", None, "Iterations per tf.function call (overrides the config).")
+flags.DEFINE_string("fid_ref", None, "Reference statistics .npz for the in-training FID "
+                    "(log_params.fid_ref_stats); see eval_fid.py --mode=stats.")
+
+
+def resolve_from_flags():
+    from configs import resolve_config
+    overrides = {
+        "train_params.total_steps": FLAGS.steps,
+        "train_params.batch_size": FLAGS.batch_size,
+        "train_params.seed": FLAGS.seed,
+        "train_params.steps_per_call": FLAGS.steps_per_call,
+        "data_params.data_dir": FLAGS.data_dir,
+        "log_params.fid_ref_stats": FLAGS.fid_ref,
+    }
+    return resolve_config(FLAGS.dataset, FLAGS.size, FLAGS.config, overrides)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {argv[1:]}; flags look like --dataset celeba")
+    config = resolve_from_flags()
+    logdir = FLAGS.logdir or os.path.join(config.log_params.log_dir, config.log_params.exp_name)
+    from training.loop import train  # imports TensorFlow: after the cheap checks above
+    print(f"Training {config.log_params.exp_name} in {logdir}", flush=True)
+    train(config, logdir)
+    print(f"Done. Samples and checkpoints are in {logdir}; run: tensorboard --logdir {logdir}", flush=True)
+
+
+def run():
+    try:
+        app.run(main)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,212 @@
+"""The training loop: data in, steps in a tf.function, TensorBoard, PNG grids, checkpoints.
+
+`train(config, logdir)` resumes automatically from the newest checkpoint in
+`logdir/checkpoints`, saves on SIGINT/SIGTERM before exiting, and stops with a clear
+message (without saving) if a loss becomes non-finite.
+"""
+from __future__ import annotations
+
+import math
+import pathlib
+import signal
+import time
+
+import tensorflow as tf
+
+from configs import Config, UserError
+from data.pipeline import make_training_dataset
+from generation.sampling import generate_full_images, image_grid, sample_latents, save_png, to_uint8
+from geometry import PatchGeometry
+from training.state import (build_training_state, check_or_write_config, checkpoint_manager,
+                            restore_latest)
+from training.step import CocoGanStep
+
+SAMPLE_SEED = 12345  # the fixed-z grid is the same in every run of a configuration
+
+
+class TrainingDiverged(UserError):
+    """A loss or weight became NaN/Inf; the last good checkpoint is kept."""
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between calls (then it saves and exits)."""
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside some test runners)
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # second signal: stop now
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _fmt_rate(x):
+    return f"{x:.2f}" if x < 100 else f"{x:.0f}"
+
+
+class Trainer:
+    """Owns the training state, the distribution strategy, the step function and the writers."""
+
+    def __init__(self, config: Config, logdir, strategy: tf.distribute.Strategy | None = None,
+                 data_dir: str | None = None, log=print):
+        self.config = config
+        self.logdir = pathlib.Path(logdir)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.data_dir = data_dir
+        self.log = log
+        self.geo = PatchGeometry.from_config(config)
+        self.is_chief = _is_chief(self.strategy)
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        check_or_write_config(config, self.logdir)
+        with self.strategy.scope():
+            self.state = build_training_state(config)
+            self.step_fn = CocoGanStep(config, self.state.models, self.state.optimizers, self.geo)
+        self.manager = checkpoint_manager(self.state, self.logdir)
+        self.start_step = restore_latest(self.state, self.manager)
+        self.writer = tf.summary.create_file_writer(str(self.logdir)) if self.is_chief else None
+        self.sample_z = sample_latents(config.log_params.num_sample_images, config.model_params.z_dim, SAMPLE_SEED)
+        self._train_calls = None
+
+    # ---------------------------------------------------------------- compiled step
+    def _build_train_calls(self, steps_per_call: int):
+        strategy, state, step_fn = self.strategy, self.state, self.step_fn
+
+        def one_step(iterator):
+            batch = next(iterator)
+            per_replica = strategy.run(step_fn, args=(batch, state.step))
+            state.step.assign_add(1)
+            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
+
+        @tf.function
+        def train_calls(iterator):
+            metrics = one_step(iterator)
+            for _ in tf.range(steps_per_call - 1):
+                metrics = one_step(iterator)
+            return metrics
+
+        return train_calls
+
+    # ----------------------------------------------------------------- outputs
+    def sample_images(self):
+        """uint8 grid of assembled full images for the fixed z."""
+        images = generate_full_images(self.state.generator, self.geo, self.sample_z, batch_size=16)
+        return image_grid(to_uint8(images))
+
+    def save_checkpoint(self, step: int) -> str:
+        path = self.manager.save(checkpoint_number=step)
+        if self.is_chief:
+            save_png(self.logdir / f"samples_{step:07d}.png", self.sample_images())
+        return path
+
+    def _write_scalars(self, metrics: dict, step: int, rates: dict):
+        with self.writer.as_default(step=step):
+            for name, value in metrics.items():
+                tf.summary.scalar(name, value)
+            for name, value in rates.items():
+                tf.summary.scalar(name, value)
+
+    def _write_images(self, step: int, batch=None):
+        with self.writer.as_default(step=step):
+            grid = self.sample_images()
+            tf.summary.image("samples/full_images_fixed_z", grid[None], max_outputs=1)
+            if batch is not None:
+                real = batch["macro_patches"][:16]
+                fake = self.step_fn.generate_macro(self.sample_z[:real.shape[0]], batch["macro_offsets"][:16],
+                                                   training=False)
+                tf.summary.image("samples/macro_real", image_grid(to_uint8(real))[None], max_outputs=1)
+                tf.summary.image("samples/macro_fake", image_grid(to_uint8(fake))[None], max_outputs=1)
+
+    # -------------------------------------------------------------------- loop
+    def fit(self, total_steps: int | None = None) -> dict:
+        """Train until `total_steps` (default: the config's); returns the last metrics."""
+        cfg = self.config
+        total = cfg.train_params.total_steps if total_steps is None else total_steps
+        step = self.start_step
+        if step:
+            self.log(f"Resumed from step {step} ({self.manager.latest_checkpoint})")
+        if step >= total:
+            self.log(f"Nothing to do: step {step} >= total_steps {total:g}")
+            return {}
+        dataset = make_training_dataset(cfg, seed=cfg.train_params.seed, start_batch=step, data_dir=self.data_dir)
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        preview = next(iter(dataset.take(1))) if self.is_chief else None
+        spc = int(cfg.train_params.steps_per_call)
+        calls = {}
+        batch = cfg.train_params.batch_size
+        lp = cfg.log_params
+        metrics, last_logged_step, t_last = {}, step, time.perf_counter()
+        with _StopRequest() as stop:
+            while step < total:
+                n = int(min(spc, total - step))
+                if n not in calls:
+                    calls[n] = self._build_train_calls(n)
+                metrics = {k: float(v) for k, v in calls[n](iterator).items()}
+                step += n
+                bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+                if bad:
+                    raise TrainingDiverged(
+                        f"non-finite {', '.join(bad)} at step {step}; not saved, the last good checkpoint "
+                        f"is {self.manager.latest_checkpoint or 'none'} (lower the learning rates or check the data)")
+                crossed = lambda period: _crossed(step - n, step, period)
+                if crossed(lp.log_step) or step >= total:
+                    now = time.perf_counter()
+                    its = (step - last_logged_step) / max(now - t_last, 1e-9)
+                    rates = {"perf/steps_per_sec": its, "perf/images_per_sec": its * batch}
+                    last_logged_step, t_last = step, now
+                    if self.is_chief:
+                        self._write_scalars(metrics, step, rates)
+                    self.log(f"step {step}/{total:g} | d {metrics['loss/d']:.3f} g {metrics['loss/g']:.3f} "
+                             f"gp {metrics['loss/gp']:.3f} W {metrics['loss/wasserstein']:.3f} "
+                             f"spatial {metrics['loss/spatial_real']:.3f} | {_fmt_rate(its)} it/s "
+                             f"{_fmt_rate(its * batch)} img/s")
+                if self.is_chief and crossed(lp.img_step):
+                    self._write_images(step, preview)
+                if crossed(lp.ckpt_step) or step >= total:
+                    self.save_checkpoint(step)
+                if stop.signum is not None:
+                    path = self.save_checkpoint(step)
+                    self.log(f"Stopped by signal {stop.signum} at step {step}; saved {path}")
+                    break
+        if self.writer is not None:
+            self.writer.flush()
+        return metrics
+
+
+def _crossed(before: int, after: int, period) -> bool:
+    """Did (before, after] contain a multiple of period? (steps advance by steps_per_call)."""
+    if not math.isfinite(period) or period < 1:
+        return False
+    period = int(period)
+    return after // period > before // period
+
+
+def _is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "cluster_spec", None):
+        return True
+    spec = resolver.cluster_spec().as_dict()
+    if not spec:
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in spec)
+
+
+def train(config: Config, logdir, strategy=None, data_dir=None, total_steps=None, log=print) -> dict:
+    trainer = Trainer(config, logdir, strategy=strategy, data_dir=data_dir, log=log)
+    return trainer.fit(total_steps)
+
+
+__all__ = ["Trainer", "train", "TrainingDiverged"]

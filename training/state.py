@@ -1,0 +1,123 @@
+"""Everything a run saves: networks, all optimizers, the step counter; and how it is restored.
+
+One `tf.train.Checkpoint` holds the whole state. The random state needs no variable of
+its own: every random draw of an iteration is keyed on (seed, step) (training/step.py),
+and the data pipeline restarts at batch `step` (data/pipeline.py), so the step counter
+*is* the RNG and data position. The resolved configuration is written beside the
+checkpoints as config.yaml; a later run in the same log directory must agree with it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+import keras
+import tensorflow as tf
+
+from configs import Config, ConfigError, UserError, load_config
+from models.build import build_models
+
+CONFIG_FILE = "config.yaml"
+CHECKPOINT_DIR = "checkpoints"
+# Keys a resumed run may change; anything else must match the checkpoint's run.
+RESUMABLE_CHANGES = {
+    ("train_params", "total_steps"), ("train_params", "steps_per_call"), ("data_params", "data_dir"),
+    ("train_params", "force_load_from_dir"), ("train_params", "epochs"),
+}
+
+
+def make_optimizers(config: Config) -> dict:
+    """Adam with TTUR learning rates (G 1e-4, D 4e-4 officially) and the config's betas."""
+    t = config.train_params
+
+    def adam(lr, name):
+        return keras.optimizers.Adam(learning_rate=lr, beta_1=t.beta1, beta_2=t.beta2, name=name)
+
+    return {"g": adam(t.glr, "g_adam"), "d": adam(t.dlr, "d_adam"), "q": adam(t.qlr, "q_adam")}
+
+
+@dataclasses.dataclass
+class TrainingState:
+    config: Config
+    models: dict
+    optimizers: dict
+    step: tf.Variable
+    checkpoint: tf.train.Checkpoint
+
+    @property
+    def generator(self):
+        return self.models["generator"]
+
+
+def build_training_state(config: Config) -> TrainingState:
+    """Models, optimizers (with their slots already built) and the checkpoint object.
+
+    Call inside `strategy.scope()` when distributing. Optimizer variables are created
+    now, not lazily at the first update, so a restore fills them at once.
+    """
+    d = config.data_params
+    models = build_models(config.model_params, d.micro_patch_size[0], d.macro_patch_size[0], d.c_dim)
+    optimizers = make_optimizers(config)
+    optimizers["g"].build(models["generator"].trainable_variables)
+    optimizers["d"].build(models["discriminator"].trainable_variables + models["spatial_head"].trainable_variables)
+    optimizers["q"].build(models["content_head"].trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    checkpoint = tf.train.Checkpoint(
+        step=step, generator=models["generator"], discriminator=models["discriminator"],
+        spatial_head=models["spatial_head"], content_head=models["content_head"],
+        g_optimizer=optimizers["g"], d_optimizer=optimizers["d"], q_optimizer=optimizers["q"])
+    return TrainingState(config, models, optimizers, step, checkpoint)
+
+
+def config_differences(saved: Config, new: Config) -> list:
+    """'section.key: saved -> new' for every key that differs and may not change on resume."""
+    diffs = []
+    saved_d, new_d = saved.to_dict(), new.to_dict()
+    for section, values in new_d.items():
+        for key, value in values.items():
+            if (section, key) in RESUMABLE_CHANGES or section == "log_params":
+                continue
+            if saved_d[section].get(key) != value:
+                diffs.append(f"{section}.{key}: {saved_d[section].get(key)!r} -> {value!r}")
+    return diffs
+
+
+def check_or_write_config(config: Config, logdir: pathlib.Path) -> None:
+    """Write config.yaml into a new log directory; in an existing one, refuse a conflicting config."""
+    path = logdir / CONFIG_FILE
+    if path.exists():
+        try:
+            saved = load_config(path)
+        except ConfigError as e:
+            raise UserError(f"{path} is unreadable ({e}); use a new --logdir") from None
+        diffs = config_differences(saved, config)
+        if diffs:
+            raise UserError(f"--logdir {logdir} holds a run with another configuration ({'; '.join(diffs)}); "
+                            f"use a new --logdir or the saved settings")
+    write_text_atomic(path, config.to_yaml())
+
+
+def write_text_atomic(path: pathlib.Path, text: str) -> None:
+    """Write-then-rename, so a crash never leaves a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def checkpoint_manager(state: TrainingState, logdir: pathlib.Path) -> tf.train.CheckpointManager:
+    return tf.train.CheckpointManager(state.checkpoint, str(logdir / CHECKPOINT_DIR),
+                                      max_to_keep=state.config.log_params.max_to_keep)
+
+
+def restore_latest(state: TrainingState, manager: tf.train.CheckpointManager) -> int:
+    """Restore the newest checkpoint if there is one; returns the step it resumed from (0 if new)."""
+    path = manager.latest_checkpoint
+    if not path:
+        return 0
+    try:
+        state.checkpoint.restore(path).assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot restore checkpoint {path}: {first[:300]}") from None
+    return int(state.step.numpy())

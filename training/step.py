@@ -1,0 +1,164 @@
+"""One COCO-GAN training iteration: a D step then a G step (and Q's own step), paper §3 / DESIGN §5.
+
+The trainer owns the optimizers; the models own only their weights. Objectives:
+
+    D:  -L_W + L_GP + L_S(real) + L_S(fake) + L_C          (D trunk + spatial head)
+    G:   L_W-term + L_S(real) + L_S(fake) + L_C            (generator only)
+    Q:   L_C                                               (content head, its own Adam)
+
+with L_W = E[D(real)] - E[D(fake)], exactly the official trainer's sums (its G and Q
+objectives also carry terms that do not depend on their variables; they change nothing).
+
+State is updated once per iteration, as in the official graph: the spectral-norm u
+vectors of D (and of the heads) advance one power iteration in D's step only, and the
+generator's batch-norm moving averages only in G's step (every other forward pass
+passes update_state=False).
+
+Randomness is stateless and keyed on (seed, step): z, GP epsilons and the discriminator's
+macro positions of an iteration depend only on the seed and the step counter, so resuming
+from a checkpoint replays exactly, and a batch split over replicas draws the same numbers
+as one device (each replica slices its rows out of the global draw).
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from geometry import PatchGeometry, repeat_latents
+from losses import (content_consistency_loss, gradient_penalty, spatial_consistency_loss,
+                    wasserstein_loss)
+
+# Fold constants that separate the random streams drawn from one (seed, step) key.
+_Z_STREAM, _GP_STREAM = 1, 2
+
+
+def _global_slice(tensor_fn, per_replica_batch):
+    """Rows of a globally drawn random tensor that belong to this replica."""
+    ctx = tf.distribute.get_replica_context()
+    n = ctx.num_replicas_in_sync if ctx is not None else 1
+    rid = ctx.replica_id_in_sync_group if ctx is not None else 0
+    full = tensor_fn(per_replica_batch * n)
+    return full[rid * per_replica_batch:(rid + 1) * per_replica_batch]
+
+
+class CocoGanStep:
+    """Builds the losses and applies the updates of one iteration.
+
+    `models` is the dict of models.build_models; `optimizers` has keys g, d and q.
+    """
+
+    def __init__(self, config, models: dict, optimizers: dict, geometry: PatchGeometry | None = None):
+        self.config = config
+        self.geo = geometry or PatchGeometry.from_config(config)
+        self.G = models["generator"]
+        self.D = models["discriminator"]
+        self.S = models["spatial_head"]
+        self.Q = models["content_head"]
+        self.opt = optimizers
+        loss = config.loss_params
+        self.gp_lambda, self.coord_w, self.code_w = loss.gp_lambda, loss.coord_loss_w, loss.code_loss_w
+        self.z_dim = config.model_params.z_dim
+        self.seed = int(config.train_params.seed)
+        self.train_q = config.train_params.Q_update_period > 0 and self.code_w > 0
+        self.d_vars = self.D.trainable_variables + self.S.trainable_variables
+        self.g_vars = self.G.trainable_variables
+        self.q_vars = self.Q.trainable_variables
+
+    # ------------------------------------------------------------------ pieces
+    def sample_z(self, step, batch):
+        key = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64) * 4 + _Z_STREAM])
+        return _global_slice(
+            lambda n: tf.random.stateless_uniform([n, self.z_dim], key, minval=-1.0, maxval=1.0), batch)
+
+    def gp_epsilon(self, step, batch):
+        key = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64) * 4 + _GP_STREAM])
+        return _global_slice(lambda n: tf.random.stateless_uniform([n, 1, 1, 1], key), batch)
+
+    def generate_macro(self, z, offsets, training=True, update_state=False):
+        """G on the micro coordinates of each macro patch, merged: [B, q, q, C]."""
+        n = self.geo.micro_per_macro
+        coords = tf.reshape(self.geo.micro_coords_in_macro(offsets), [-1, self.geo.coord_dim])
+        micro = self.G((repeat_latents(z, n), coords), training=training, update_state=update_state)
+        return self.geo.merge_macro(micro)
+
+    def _scale(self, loss):
+        """Per-replica loss scaling: gradients are summed across replicas by the optimizer."""
+        ctx = tf.distribute.get_replica_context()
+        return loss / (ctx.num_replicas_in_sync if ctx is not None else 1)
+
+    # -------------------------------------------------------------------- steps
+    def d_step(self, real, offsets, z, eps):
+        c_M = self.geo.macro_coords(offsets)
+        fake = self.generate_macro(z, offsets, training=True, update_state=False)
+        with tf.GradientTape() as tape:
+            # Real and fake share D's trunk call (no batch norm in the trunk, so this is exact)
+            # and advance spectral norm's u once; the heads see them separately, as upstream.
+            both = tf.concat([real, fake], 0)
+            logits, h = self.D((both, tf.concat([c_M, c_M], 0)), training=True, update_state=True)
+            real_logits, fake_logits = tf.split(logits, 2)
+            h_real, h_fake = tf.split(h, 2)
+            c_real = self.S(h_real, training=True, update_state=True)
+            c_fake = self.S(h_fake, training=True, update_state=False)
+            adv = wasserstein_loss(real_logits, fake_logits)
+            gp = gradient_penalty(
+                lambda x: self.D((x, c_M), training=True, update_state=False)[0],
+                real, fake, self.gp_lambda, epsilon=eps)
+            s_real = spatial_consistency_loss(c_real, c_M, self.coord_w)
+            s_fake = spatial_consistency_loss(c_fake, c_M, self.coord_w)
+            total = adv["d_loss"] + gp["gp_loss"] + s_real["loss"] + s_fake["loss"]
+            if self.code_w > 0:
+                z_pred = self.Q(h_fake, training=True, update_state=False)
+                total += content_consistency_loss(z_pred, z, self.code_w)["loss"]
+            scaled = self._scale(total)
+        grads = tape.gradient(scaled, self.d_vars)
+        self.opt["d"].apply_gradients(zip(grads, self.d_vars))
+        return {
+            "loss/d": total,
+            "loss/d_adv": adv["d_loss"],
+            "loss/gp": gp["gp_loss"],
+            "loss/spatial_real": s_real["loss"],
+            "loss/spatial_fake_d": s_fake["loss"],
+            "loss/wasserstein": adv["wasserstein"],
+            "gp/slopes_mean": tf.reduce_mean(gp["gp_slopes"]),
+            "gp/slopes_max": tf.reduce_max(gp["gp_slopes"]),
+            "metric/spatial_error_real": tf.reduce_mean(tf.abs(c_real - c_M)),
+            "metric/d_real": tf.reduce_mean(real_logits),
+            "metric/d_fake": tf.reduce_mean(fake_logits),
+        }
+
+    def g_step(self, offsets, z):
+        c_M = self.geo.macro_coords(offsets)
+        with tf.GradientTape(persistent=self.train_q) as tape:
+            fake = self.generate_macro(z, offsets, training=True, update_state=True)
+            fake_logits, h_fake = self.D((fake, c_M), training=True, update_state=False)
+            c_fake = self.S(h_fake, training=True, update_state=False)
+            g_adv = -tf.reduce_mean(fake_logits)
+            s_fake = spatial_consistency_loss(c_fake, c_M, self.coord_w)
+            total = g_adv + s_fake["loss"]
+            content = tf.constant(0.0)
+            if self.code_w > 0:
+                z_pred = self.Q(h_fake, training=True, update_state=True)
+                content = content_consistency_loss(z_pred, z, self.code_w)["loss"]
+                total += content
+            scaled = self._scale(total)
+            scaled_q = self._scale(content)
+        grads = tape.gradient(scaled, self.g_vars)
+        self.opt["g"].apply_gradients(zip(grads, self.g_vars))
+        out = {"loss/g": total, "loss/g_adv": g_adv, "loss/spatial_fake": s_fake["loss"],
+               "loss/content": content,
+               "metric/spatial_error_fake": tf.reduce_mean(tf.abs(c_fake - c_M))}
+        if self.train_q:
+            q_grads = tape.gradient(scaled_q, self.q_vars)
+            self.opt["q"].apply_gradients(zip(q_grads, self.q_vars))
+            out["loss/q"] = content
+            del tape
+        return out
+
+    def __call__(self, batch, step):
+        """One iteration on a (per-replica) batch; returns per-replica scalar metrics."""
+        real, offsets = batch["macro_patches"], batch["macro_offsets"]
+        b = tf.shape(real)[0]
+        z = self.sample_z(step, b)
+        eps = self.gp_epsilon(step, b)
+        metrics = self.d_step(real, offsets, z, eps)
+        metrics.update(self.g_step(offsets, z))
+        return metrics
