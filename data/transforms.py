@@ -1,0 +1,108 @@
+"""Image transforms shared by the training pipeline and the FID reference statistics.
+
+All functions take and return float32 images [H, W, C] (or batches [B, H, W, C]) and
+never change the value range, so they can be applied to uint8-valued floats or to
+[-1, 1] images alike.
+
+Resampling is bilinear ("triangle" kernel) with antialiasing when shrinking, i.e. the
+behaviour of PIL's ``Image.resize(..., BILINEAR)`` that the official preprocessing
+(scripts/compute_tfrecord.py + img_utils.py, PIL/scipy based) relied on. Plain
+``tf.image.resize(..., antialias=False)`` would alias badly when going from 178x218
+CelebA faces down to 32x32.
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+
+# DESIGN §6: the official CelebA face box is rows 50:178, cols 25:153 of the aligned
+# 218x178 (height x width) image, a 128x128 square. Expressed as fractions of the image
+# size it applies to any resolution with the same geometry (e.g. the 109x89 half-size copy,
+# where it is rows 25:89, cols 12.5:76.5).
+CELEBA_GEOMETRY = (218, 178)  # [height, width] of img_align_celeba
+CELEBA_BOX = (50, 25, 128, 128)  # top, left, height, width in that geometry
+
+
+def celeba_box(height, width):
+    """The CelebA face box (top, left, box_h, box_w) in pixels of a `height` x `width` image.
+
+    Fractional values are kept (the half-resolution copy puts the left edge at 12.5 px);
+    `crop_and_resize` samples them exactly.
+    """
+    sy = height / CELEBA_GEOMETRY[0]
+    sx = width / CELEBA_GEOMETRY[1]
+    top, left, h, w = CELEBA_BOX
+    return top * sy, left * sx, h * sy, w * sx
+
+
+def crop_and_resize(image, box, size):
+    """Crop a (possibly fractional) pixel box [top, left, h, w] and resize it to `size`.
+
+    One resampling step: output pixel centre i maps to input coordinate
+    top + (i + 0.5) * h / size_h (half-pixel centres), bilinear with antialiasing. For an
+    integer box this equals ``resize_to(image[top:top+h, left:left+w], size)``.
+    Works on [H, W, C] or [B, H, W, C] (same box for the whole batch).
+    """
+    image = tf.convert_to_tensor(image, tf.float32)
+    batched = image.shape.rank == 4
+    if not batched:
+        image = image[None]
+    top, left, h, w = [tf.cast(v, tf.float32) for v in box]
+    out_h, out_w = int(size[0]), int(size[1])
+    scale = tf.stack([out_h / h, out_w / w])
+    translation = tf.stack([-top * out_h / h, -left * out_w / w])
+    out = tf.raw_ops.ScaleAndTranslate(images=image, size=[out_h, out_w], scale=scale,
+                                       translation=translation, kernel_type="triangle",
+                                       antialias=True)
+    return out if batched else out[0]
+
+
+def celeba_crop(image, size=None):
+    """DESIGN §6 CelebA preprocessing on an image of any resolution of the 178x218 geometry.
+
+    Without `size` it returns the face box itself (128x128 on the original images, rounded
+    to whole pixels); with `size` (e.g. (64, 64)) it crops and bilinearly resizes in one step.
+    """
+    image = tf.convert_to_tensor(image, tf.float32)
+    shape = tf.shape(image)
+    height, width = tf.cast(shape[-3], tf.float32), tf.cast(shape[-2], tf.float32)
+    box = celeba_box(height, width)
+    if size is None:
+        top, left, h, w = [tf.cast(tf.round(v), tf.int32) for v in box]
+        return image[..., top:top + h, left:left + w, :]
+    return crop_and_resize(image, box, size)
+
+
+def resize_to(image, size):
+    """Direct (aspect-changing) bilinear resize to `size` [h, w], antialiased when shrinking.
+
+    The official LSUN / CelebA-HQ / panorama preprocessing: no centre crop.
+    """
+    image = tf.convert_to_tensor(image, tf.float32)
+    return tf.image.resize(image, [int(size[0]), int(size[1])], method="bilinear", antialias=True)
+
+
+def to_unit_range(image_uint8):
+    """uint8-valued pixels [0, 255] -> float32 [-1, 1] (the official x / 127.5 - 1)."""
+    return tf.cast(image_uint8, tf.float32) / 127.5 - 1.0
+
+
+def match_channels(image, c_dim: int):
+    """Make the last axis c_dim (1: luma, 3: RGB) from a 1- or 3-channel image."""
+    channels = image.shape[-1]
+    if channels == c_dim:
+        return image
+    if c_dim == 1:
+        return tf.image.rgb_to_grayscale(image)
+    return tf.image.grayscale_to_rgb(image)
+
+
+def roll_columns(images, shifts):
+    """Roll each panorama horizontally: out[b, :, j] = images[b, :, (j + shifts[b]) mod W].
+
+    The official `aug_cylindrical_data_tensor` (utils.py) with one shift per image instead
+    of one per batch. images [B, H, W, C], shifts [B] int.
+    """
+    images = tf.convert_to_tensor(images)
+    width = tf.shape(images)[2]
+    cols = tf.math.floormod(tf.range(width)[None] + tf.cast(shifts, tf.int32)[:, None], width)
+    return tf.gather(images, cols, axis=2, batch_dims=1)
