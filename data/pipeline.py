@@ -114,8 +114,7 @@ def _file_source(config, data_dir) -> _Source:
 
     def load_one(index):
         data = tf.io.read_file(tf.gather(table, index))
-        image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
-        image = tf.cast(image, tf.float32)
+        image = tf.cast(transforms.decode_rgb(data), tf.float32)
         if kind == "celeba":
             image = transforms.celeba_crop(image, full)
         else:

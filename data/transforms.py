@@ -39,7 +39,9 @@ def crop_and_resize(image, box, size):
 
     One resampling step: output pixel centre i maps to input coordinate
     top + (i + 0.5) * h / size_h (half-pixel centres), bilinear with antialiasing. For an
-    integer box this equals ``resize_to(image[top:top+h, left:left+w], size)``.
+    integer box this equals ``resize_to(image[top:top+h, left:left+w], size)`` except in the
+    outermost output pixels, where the filter reads the true neighbours outside the box
+    instead of renormalising at the crop edge (as PIL's ``resize(box=...)`` does).
     Works on [H, W, C] or [B, H, W, C] (same box for the whole batch).
     """
     image = tf.convert_to_tensor(image, tf.float32)
@@ -79,6 +81,18 @@ def resize_to(image, size):
     """
     image = tf.convert_to_tensor(image, tf.float32)
     return tf.image.resize(image, [int(size[0]), int(size[1])], method="bilinear", antialias=True)
+
+
+def decode_rgb(data):
+    """Encoded JPEG or PNG bytes -> uint8 [H, W, 3] (grayscale expanded, alpha dropped).
+
+    JPEGs use the accurate integer IDCT (libjpeg's default, what PIL and the official
+    preprocessing decode with); TensorFlow's default fast IDCT is off by up to ~4 levels.
+    Truncated files raise an error here (they are caught earlier by data/files.py).
+    """
+    return tf.cond(tf.io.is_jpeg(data),
+                   lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+                   lambda: tf.io.decode_png(data, channels=3))
 
 
 def to_unit_range(image_uint8):
