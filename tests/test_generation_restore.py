@@ -1,0 +1,89 @@
+"""Restoring a generator for inference from a log directory (training/state.py layout)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import UserError, config_path, load_config
+from generation.restore import full_image_sampler, load_generator, resolve_checkpoint
+from generation.sampling import generate_full_images, sample_latents
+from training.state import CONFIG_FILE, build_training_state, checkpoint_manager
+
+
+def make_logdir(path, config, step=7):
+    """A log directory as training writes it: config.yaml + checkpoints/ckpt-<step> (untrained)."""
+    path.mkdir(parents=True, exist_ok=True)
+    state = build_training_state(config)
+    state.step.assign(step)
+    (path / CONFIG_FILE).write_text(config.to_yaml())
+    checkpoint_manager(state, path).save(checkpoint_number=step)
+    return state
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    logdir = tmp_path_factory.mktemp("tiny_run")
+    state = make_logdir(logdir, load_config(config_path("tiny")))
+    return logdir, state
+
+
+KERAS_LIST_TRACKING = pytest.mark.xfail(
+    reason="Keras 3 does not expose layers kept in a Python list (Generator.blocks) as checkpoint "
+           "dependencies: block moving statistics and SN u vectors are not saved (models/ needs to track "
+           "the blocks); generation/restore.py warns", strict=False)
+
+
+def test_restored_variables_equal_saved_ones(tiny_run):
+    from generation.restore import unreachable_variables
+    logdir, state = tiny_run
+    loaded = load_generator(logdir)
+    assert loaded.step == 7 and loaded.source.endswith("ckpt-7")
+    unsaved = set(unreachable_variables(state.checkpoint, state.generator))
+    checked = 0
+    for saved, restored in zip(state.generator.variables, loaded.generator.variables):
+        assert saved.path == restored.path
+        if saved.path not in unsaved:
+            np.testing.assert_array_equal(restored.numpy(), saved.numpy(), err_msg=saved.path)
+            checked += 1
+    assert checked >= len(state.generator.trainable_variables)
+
+
+@KERAS_LIST_TRACKING
+def test_restored_generator_equals_saved_one(tiny_run):
+    logdir, state = tiny_run
+    loaded = load_generator(logdir)
+    z = sample_latents(3, loaded.z_dim, seed=1)
+    want = generate_full_images(state.generator, loaded.geometry, z)
+    got = generate_full_images(loaded.patches, loaded.geometry, z)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_full_image_sampler_is_reproducible(tiny_run):
+    logdir, state = tiny_run
+    config, sample = full_image_sampler(logdir, batch_size=2)
+    a, b = sample(5, seed=3), sample(5, seed=3)
+    assert a.shape == (5, 16, 16, 3) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a).max() <= 1.0
+    assert not np.array_equal(a, sample(5, seed=4))
+
+
+def test_user_errors(tmp_path, tiny_run):
+    with pytest.raises(UserError, match="does not exist"):
+        load_generator(tmp_path / "nope")
+    with pytest.raises(UserError, match="config.yaml"):
+        load_generator(tmp_path)
+    (tmp_path / CONFIG_FILE).write_text(load_config(config_path("tiny")).to_yaml())
+    with pytest.raises(UserError, match="no checkpoint"):
+        load_generator(tmp_path)
+    logdir, _ = tiny_run
+    assert resolve_checkpoint(logdir, 7).endswith("ckpt-7")
+    assert resolve_checkpoint(logdir, "ckpt-7").endswith("ckpt-7")
+    with pytest.raises(UserError, match="not found"):
+        resolve_checkpoint(logdir, 8)
+
+
+@KERAS_LIST_TRACKING
+def test_checkpoint_saves_every_generator_variable(tiny_run):
+    from generation.restore import unreachable_variables
+    _, state = tiny_run
+    assert unreachable_variables(state.checkpoint, state.generator) == []
