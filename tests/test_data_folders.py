@@ -232,3 +232,9 @@ def test_celeba_refuses_a_non_celeba_geometry(tmp_path):
     _good_jpeg(folder / "x.jpg", (256, 256))
     with pytest.raises(UserError, match="256x256 is not the 178x218 aligned-CelebA geometry"):
         make_training_dataset(_config("CelebA_64x64_N2M2S32"), data_dir=str(folder))
+
+
+def test_tfds_celeba_not_prepared_is_a_user_error(tmp_path):
+    config = _config("CelebA_64x64_N2M2S32", dataset="tfds_celeba")
+    with pytest.raises(UserError, match="TFDS celeb_a is not prepared in .*tfds build celeb_a"):
+        make_training_dataset(config, data_dir=str(tmp_path))
