@@ -88,11 +88,18 @@ def _avg_pool2(x):
 class DiscriminatorBlock(keras.layers.Layer):
     def __init__(self, channels: int, downsample: bool, is_head: bool, **kwargs):
         super().__init__(**kwargs)
+        self.channels = channels
         self.downsample = downsample
         self.is_head = is_head
         self.conv1 = SpectralNormConv2D(channels, 3, name="conv_1")
         self.conv2 = SpectralNormConv2D(channels, 3, name="conv_2")
         self.conv_sc = SpectralNormConv2D(channels, 1, name="conv_sc")
+
+    def build(self, input_shape):
+        in_shape = (None, None, None, int(input_shape[-1]))
+        self.conv1.build(in_shape)
+        self.conv2.build((None, None, None, self.channels))
+        self.conv_sc.build(in_shape)
 
     def call(self, x, training=False, update_state=None):
         kw = dict(training=training, update_state=update_state)
@@ -129,6 +136,16 @@ class Discriminator(keras.Model):
         self.fc_out = SpectralNormDense(1, name="main_out")
         self.coord_embed = SpectralNormDense(self.feature_dim, name="coord_emb")
 
+    def build(self, input_shape):
+        # Explicit build from the channel plan (no symbolic trace); also builds the
+        # projection when the first call passes coords=None.
+        ch = int(input_shape[0][-1])
+        for block, (mult, _, _) in zip(self.blocks, self.plan):
+            block.build((None, None, None, ch))
+            ch = self.ndf_base * mult
+        self.fc_out.build((None, ch))
+        self.coord_embed.build((None, self.coord_dim))
+
     def call(self, inputs, training=False, update_state=None):
         x, coords = inputs
         assert_shape(x, [None, self.macro_size, self.macro_size, None], "Discriminator macro patches")
@@ -160,6 +177,11 @@ class _AuxHead(keras.Model):
         self.fc1 = SpectralNormDense(self.aux_dim, name="fc1")
         self.bn1 = BatchNorm(momentum=0.9, epsilon=1e-5, name="bn1")
         self.fc2 = SpectralNormDense(self.out_dim, name="fc2")
+
+    def build(self, input_shape):
+        self.fc1.build((None, int(input_shape[-1])))
+        self.bn1.build((None, self.aux_dim))
+        self.fc2.build((None, self.aux_dim))
 
     def call(self, h, training=False, update_state=None):
         assert_shape(h, [None, None], f"{self.name} input features")

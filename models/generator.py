@@ -81,6 +81,16 @@ class GeneratorBlock(keras.layers.Layer):
         self.conv2 = SpectralNormConv2D(channels, 3, name="conv_2")
         self.conv_sc = SpectralNormConv2D(channels, 1, name="conv_sc")
 
+    def build(self, input_shape):
+        # Explicit build: avoids Keras' symbolic trace of the whole block.
+        x_shape, cond_shape = (tuple(s) for s in input_shape)
+        out_shape = x_shape[:-1] + (self.channels,)
+        self.cbn1.build((x_shape, cond_shape))
+        self.conv1.build(x_shape)
+        self.cbn2.build((out_shape, cond_shape))
+        self.conv2.build(out_shape)
+        self.conv_sc.build(x_shape)
+
     def call(self, inputs, training=False, update_state=None):
         x, cond = inputs
         kw = dict(training=training, update_state=update_state)
@@ -123,6 +133,17 @@ class Generator(keras.Model):
         ]
         self.bn_last = BatchNorm(momentum=0.9, epsilon=1e-5, name="last_bn")
         self.conv_last = SpectralNormConv2D(self.c_dim, 3, name="last_conv")
+
+    def build(self, input_shape):
+        # Explicit build from the channel plan (no symbolic trace; cheap before a restore).
+        cond_shape = (None, self.z_dim + self.coord_dim)
+        self.fc.build(cond_shape)
+        ch = self.init_ch
+        for block, (mult, _) in zip(self.blocks, self.plan):
+            block.build(((None, None, None, ch), cond_shape))
+            ch = self.ngf_base * mult
+        self.bn_last.build((None, None, None, ch))
+        self.conv_last.build((None, None, None, ch))
 
     def call(self, inputs, training=False, update_state=None):
         z, coords = inputs
