@@ -49,7 +49,8 @@ import math
 import keras
 import tensorflow as tf
 
-from models.layers import BatchNorm, SpectralNormConv2D, SpectralNormDense, assert_shape
+from models.layers import (BatchNorm, SpectralNormConv2D, SpectralNormDense, assert_shape,
+                           track_in_checkpoints)
 
 VALID_MACRO_SIZES = (8, 16, 32, 64, 128, 256, 512)
 
@@ -133,6 +134,7 @@ class Discriminator(keras.Model):
             DiscriminatorBlock(self.ndf_base * m, down, head, name=f"resblock_{i}")
             for i, (m, down, head) in enumerate(self.plan)
         ]
+        track_in_checkpoints(self, self.blocks, "block_")
         self.fc_out = SpectralNormDense(1, name="main_out")
         self.coord_embed = SpectralNormDense(self.feature_dim, name="coord_emb")
 

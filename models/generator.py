@@ -45,6 +45,7 @@ from models.layers import (
     SpectralNormConv2D,
     SpectralNormDense,
     assert_shape,
+    track_in_checkpoints,
 )
 
 VALID_MICRO_SIZES = (4, 8, 16, 32, 64, 128, 256)
@@ -131,6 +132,7 @@ class Generator(keras.Model):
             GeneratorBlock(self.ngf_base * mult, up, name=f"resblock_{i}")
             for i, (mult, up) in enumerate(self.plan)
         ]
+        track_in_checkpoints(self, self.blocks, "block_")
         self.bn_last = BatchNorm(momentum=0.9, epsilon=1e-5, name="last_bn")
         self.conv_last = SpectralNormConv2D(self.c_dim, 3, name="last_conv")
 

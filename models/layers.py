@@ -254,3 +254,15 @@ def assert_shape(tensor, expected, what: str) -> None:
     )
     if not ok:
         raise ValueError(f"{what}: expected shape {list(expected)} vs got {got}")
+
+
+def track_in_checkpoints(owner, layers, prefix: str) -> None:
+    """Make list-held sublayers visible to tf.train.Checkpoint.
+
+    Keras 3 keeps a Python list of layers in its own tracker, which TensorFlow's
+    checkpoint object graph does not see: without this, every variable that only the
+    listed layers reach (spectral-norm u, moving statistics) is silently left out of
+    checkpoints. Keras de-duplicates the layers, so weights are not counted twice.
+    """
+    for i, layer in enumerate(layers):
+        setattr(owner, f"{prefix}{i}", layer)
