@@ -153,27 +153,41 @@ def load_generator(logdir, checkpoint=None) -> LoadedGenerator:
 def restore_generator(config: Config, path: str):
     """(generator, step) restored from the checkpoint prefix `path` of a training run.
 
-    The whole training state is built and restored with ``expect_partial``, not
-    ``Checkpoint(generator=G)`` alone: Keras 3 does not expose the variables of layers
-    kept in a Python list (the residual blocks) as checkpoint dependencies of the model,
-    so a trainable block weight is reachable in the file only through the optimizer
-    that tracks it. Generator variables the checkpoint cannot reach at all (block
-    moving statistics and spectral-norm u vectors) keep their initial values and are
-    reported with one warning.
+    The checkpoint is read through the same object names training writes (step, generator,
+    g_optimizer), everything else is ignored (``expect_partial``). The generator's optimizer
+    is included because checkpoints written while Keras 3 did not expose the generator's
+    residual blocks (a Python list) as checkpoint dependencies reach the block weights only
+    through the optimizer that tracks them. Generator variables such a checkpoint does not
+    hold at all (block moving statistics, spectral-norm u vectors) keep their initial
+    values and are reported with one warning.
     """
-    from training.state import build_training_state
-    state = build_training_state(config)
+    from training.state import make_optimizers
+    generator = build_generator(config)
+    optimizer = make_optimizers(config)["g"]
+    optimizer.build(generator.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, name="step")
+    checkpoint = tf.train.Checkpoint(step=step, generator=generator, g_optimizer=optimizer)
     try:
-        state.checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+        status = checkpoint.restore(path).expect_partial()
     except (tf.errors.OpError, AssertionError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot restore the generator from {path}: {first[:300]}") from None
-    missing = unreachable_variables(state.checkpoint, state.generator)
+    missing = _unrestored(status, generator)
     if missing:
-        print(f"warning: {len(missing)} generator variables are not saved in checkpoints of this version "
-              f"and keep their initial values (e.g. {missing[0]}); see generation/restore.py",
+        print(f"warning: {path} does not hold {len(missing)} of the generator's {len(generator.variables)} "
+              f"variables (e.g. {missing[0]}); they keep their initial values (see generation/restore.py)",
               file=sys.stderr, flush=True)
-    return state.generator, int(state.step.numpy())
+    return generator, int(step.numpy())
+
+
+def _unrestored(status, model) -> list:
+    """Paths of `model` variables the restore did not fill."""
+    try:
+        restored = status._checkpoint.object_by_proto_id.values()  # TF internals: no public list exists
+    except AttributeError:
+        return []
+    ids = {id(obj) for obj in restored}
+    return [v.path for v in model.variables if id(v) not in ids]
 
 
 def unreachable_variables(root, model) -> list:
