@@ -1,0 +1,40 @@
+"""generate.py end to end in a subprocess: outputs appear, user mistakes are one-line errors."""
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from configs import config_path, load_config
+from training.state import CONFIG_FILE, build_training_state, checkpoint_manager
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, str(REPO / "generate.py"), *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_generate_cli(tmp_path):
+    logdir = tmp_path / "run"
+    logdir.mkdir()
+    config = load_config(config_path("tiny"))
+    state = build_training_state(config)
+    (logdir / CONFIG_FILE).write_text(config.to_yaml())
+    checkpoint_manager(state, logdir).save(checkpoint_number=3)
+
+    done = _run("--logdir", str(logdir), "--mode", "beyond", "--num", "2", "--tb_logdir", str(tmp_path / "tb"))
+    assert done.returncode == 0, done.stderr
+    assert (logdir / "generated" / "beyond_e1_seed0.png").is_file()
+    assert (logdir / "generated" / "beyond_e1_marked_seed0.png").is_file()
+    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+
+    # Other user errors are UserErrors tested in-process (test_generation_modes/restore.py);
+    # this checks that generate.py prints one as one line and exits 1.
+    bad = _run("--logdir", str(logdir), "--mode", "viewport", "--viewport", "2,0,4,4")
+    assert bad.returncode == 1
+    lines = [l for l in bad.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and "is not a multiple of the micro" in lines[0], bad.stderr
+    assert "Traceback" not in bad.stderr
