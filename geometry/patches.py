@@ -101,7 +101,8 @@ class PatchGeometry:
         """Coordinate value of micro index j (any real j; outside [0, R-1] extrapolates)."""
         R = self.grid_shape[axis]
         if self.cylindrical and axis == 1:
-            return -1.0 + 2.0 * index / R
+            # Wrap first: column R_w is column 0 exactly (sin(±π) differs in float32).
+            return -1.0 + 2.0 * (index % R) / R
         return -1.0 + 2.0 * index / (R - 1) if R > 1 else 0.0 * index
 
     def macro_coord_1d(self, index, axis: int):

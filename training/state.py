@@ -57,6 +57,8 @@ def build_training_state(config: Config) -> TrainingState:
     now, not lazily at the first update, so a restore fills them at once.
     """
     d = config.data_params
+    # Seeded initialisation: two runs with one seed start from the same weights.
+    keras.utils.set_random_seed(int(config.train_params.seed))
     models = build_models(config.model_params, d.micro_patch_size[0], d.macro_patch_size[0], d.c_dim)
     optimizers = make_optimizers(config)
     optimizers["g"].build(models["generator"].trainable_variables)
