@@ -53,6 +53,7 @@ class TrainParams:
     force_load_from_dir: Optional[str] = None  # official: False or a checkpoint directory
     total_steps: float = INF  # (added) stop after this many iterations; --steps overrides
     steps_per_call: int = 1  # (added) iterations run inside one tf.function call
+    jit_compile: bool = False  # (added) compile the iteration with XLA
     seed: int = 0  # (added)
 
 

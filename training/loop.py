@@ -82,7 +82,10 @@ class Trainer:
 
     # ---------------------------------------------------------------- compiled step
     def _build_train_calls(self, steps_per_call: int):
-        strategy, state, step_fn = self.strategy, self.state, self.step_fn
+        strategy, state = self.strategy, self.state
+        # The data iterator cannot live inside an XLA cluster, so only the iteration is compiled.
+        step_fn = tf.function(self.step_fn, jit_compile=True) if self.config.train_params.jit_compile \
+            else self.step_fn
 
         def one_step(iterator):
             batch = next(iterator)
