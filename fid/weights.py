@@ -272,7 +272,7 @@ def _save_cache(path, weights, source, source_sha256):
   path.parent.mkdir(parents=True, exist_ok=True)
   arrays = {f'{layer}/{param}': value
             for layer, params in weights.items() for param, value in params.items()}
-  tmp = path.with_suffix('.tmp.npz')
+  tmp = path.with_name(f'{path.stem}.{os.getpid()}.tmp.npz')  # per-process: no races
   np.savez(tmp, __source__=source, __source_sha256__=source_sha256,
            __weights_sha256__=_weights_digest(weights), **arrays)
   os.replace(tmp, path)  # atomic: concurrent readers never see half a file

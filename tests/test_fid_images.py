@@ -57,3 +57,16 @@ def test_shared_celeba_sample(celeba_dir):
   paths = images.list_images(celeba_dir, start=0, count=2)
   batch = next(images.iterate_batches(paths, 2, size=64, celeba_crop=True))
   assert batch.shape == (2, 64, 64, 3) and batch.dtype == np.uint8
+
+
+def test_agrees_with_the_training_pipeline_crop(celeba_dir):
+  # Two independent implementations of DESIGN §6: ours (integer cover crop +
+  # PIL bilinear, as the official get_celeba_image) and the training
+  # pipeline's (one ScaleAndTranslate over the fractional box). On the
+  # half-resolution files they agree to one grey level (rounding).
+  transforms = pytest.importorskip('data.transforms')
+  for path in images.list_images(celeba_dir, start=0, count=8):
+    ours = images.load_image(path, size=64, celeba_crop=True).astype(int)
+    raw = np.asarray(Image.open(path).convert('RGB'), np.float32)
+    theirs = np.clip(np.rint(transforms.celeba_crop(raw, (64, 64)).numpy()), 0, 255)
+    assert np.abs(ours - theirs).max() <= 1
