@@ -25,7 +25,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from fid.errors import UserError
+from configs.errors import UserError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('mode', None, ['stats', 'fid', 'checkpoint'], 'What to compute.')

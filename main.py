@@ -28,6 +28,16 @@ flags.DEFINE_integer("steps", None, "Total training iterations (overrides train_
 flags.DEFINE_integer("batch_size", None, "Global batch size (overrides train_params.batch_size).")
 flags.DEFINE_integer("seed", None, "Random seed (overrides train_params.seed).")
 flags.DEFINE_integer("steps_per_call", None, "Iterations per tf.function call (overrides the config).")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
+                  "tf.distribute strategy: one device, MirroredStrategy (this host's GPUs), or "
+                  "MultiWorkerMirroredStrategy (cluster from TF_CONFIG). --batch_size is global.")
+flags.DEFINE_integer("cpu_devices", None, "With --strategy=mirrored on a host without GPUs: split the CPU "
+                     "into this many logical devices (tests and demos).")
+flags.DEFINE_enum("mixed_precision", None, ["none", "mixed_bfloat16", "mixed_float16"],
+                  "Keras dtype policy of the models (overrides train_params.mixed_precision).")
+flags.DEFINE_boolean("jit_compile", None, "Compile the iteration with XLA (overrides train_params.jit_compile).")
+flags.DEFINE_boolean("sync_batch_norm", None, "All-reduce batch statistics across replicas "
+                     "(overrides train_params.sync_batch_norm).")
 flags.DEFINE_string("fid_ref", None, "Reference statistics .npz for the in-training FID "
                     "(log_params.fid_ref_stats); see eval_fid.py --mode=stats.")
 
@@ -41,6 +51,9 @@ def resolve_from_flags():
         "train_params.steps_per_call": FLAGS.steps_per_call,
         "data_params.data_dir": FLAGS.data_dir,
         "log_params.fid_ref_stats": FLAGS.fid_ref,
+        "train_params.mixed_precision": FLAGS.mixed_precision,
+        "train_params.jit_compile": FLAGS.jit_compile,
+        "train_params.sync_batch_norm": FLAGS.sync_batch_norm,
     }
     return resolve_config(FLAGS.dataset, FLAGS.size, FLAGS.config, overrides)
 
@@ -50,9 +63,12 @@ def main(argv):
         raise UserError(f"unexpected arguments {argv[1:]}; flags look like --dataset celeba")
     config = resolve_from_flags()
     logdir = FLAGS.logdir or os.path.join(config.log_params.log_dir, config.log_params.exp_name)
-    from training.loop import train  # imports TensorFlow: after the cheap checks above
-    print(f"Training {config.log_params.exp_name} in {logdir}", flush=True)
-    train(config, logdir)
+    from training.distribute import make_strategy  # imports TensorFlow: after the cheap checks above
+    strategy = make_strategy(FLAGS.strategy, FLAGS.cpu_devices)  # before TensorFlow's first op
+    from training.loop import train
+    print(f"Training {config.log_params.exp_name} in {logdir} ({FLAGS.strategy} strategy, "
+          f"{strategy.num_replicas_in_sync} replica(s))", flush=True)
+    train(config, logdir, strategy=strategy)
     print(f"Done. Samples and checkpoints are in {logdir}; run: tensorboard --logdir {logdir}", flush=True)
 
 

@@ -20,6 +20,7 @@ from configs.errors import ConfigError
 INF = math.inf
 DATASETS = ("mnist", "celeba", "celeba-hq", "lsun", "mp3d", "folder", "tfds_celeba", "synthetic")
 COORDINATE_SYSTEMS = ("euclidean", "cylindrical")
+MIXED_PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
@@ -54,6 +55,8 @@ class TrainParams:
     total_steps: float = INF  # (added) stop after this many iterations; --steps overrides
     steps_per_call: int = 1  # (added) iterations run inside one tf.function call
     jit_compile: bool = False  # (added) compile the iteration with XLA
+    mixed_precision: str = "none"  # (added) none | mixed_bfloat16 | mixed_float16 (docs/scaling.md)
+    sync_batch_norm: bool = False  # (added) all-reduce G's/heads' batch statistics over replicas
     seed: int = 0  # (added)
 
 
@@ -250,6 +253,8 @@ def validate(config: Config, source: str = "config") -> None:
              f"needs spatial_dim={want_dim}")
     if t.batch_size < 1:
         fail(f"train_params.batch_size={t.batch_size} must be at least 1")
+    if t.mixed_precision not in MIXED_PRECISIONS:
+        fail(f"train_params.mixed_precision={t.mixed_precision!r} must be one of {list(MIXED_PRECISIONS)}")
     if t.steps_per_call < 1:
         fail(f"train_params.steps_per_call={t.steps_per_call} must be at least 1")
     if not t.total_steps >= 1:

@@ -20,7 +20,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from fid.errors import UserError
+from configs.errors import UserError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 

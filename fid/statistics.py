@@ -12,7 +12,7 @@ import time
 import numpy as np
 import tqdm
 
-from fid.errors import UserError
+from configs.errors import UserError
 
 # Width of Inception pool_3 (inception.FEATURE_DIM). Repeated here so that
 # reading .npz files and computing FIDs from them does not import TensorFlow.

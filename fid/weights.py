@@ -28,7 +28,7 @@ import numpy as np
 
 from fid import inception
 from fid import torchscript
-from fid.errors import UserError
+from configs.errors import UserError
 
 TTUR_URL = 'http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz'
 TTUR_GRAPH_NAME = 'classify_image_graph_def.pb'

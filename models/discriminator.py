@@ -152,17 +152,17 @@ class Discriminator(keras.Model):
         x, coords = inputs
         assert_shape(x, [None, self.macro_size, self.macro_size, None], "Discriminator macro patches")
         kw = dict(training=training, update_state=update_state)
-        h = tf.cast(x, tf.float32)
+        h = tf.cast(x, self.compute_dtype)  # float32, or bfloat16/float16 under a mixed policy
         for block in self.blocks:
             h = block(h, **kw)
         assert_shape(h, [None, 4, 4, self.feature_dim], "Discriminator trunk output")
-        h = tf.reduce_sum(tf.nn.relu(h), axis=[1, 2])  # global sum pooling
-        logits = self.fc_out(h, **kw)
+        h = tf.reduce_sum(tf.nn.relu(tf.cast(h, tf.float32)), axis=[1, 2])  # global sum pooling
+        logits = tf.cast(self.fc_out(h, **kw), tf.float32)
         if coords is not None:
             assert_shape(coords, [None, self.coord_dim], "Discriminator macro coordinates")
-            emb = self.coord_embed(tf.cast(coords, tf.float32), **kw)
+            emb = tf.cast(self.coord_embed(tf.cast(coords, tf.float32), **kw), tf.float32)
             logits = logits + tf.reduce_sum(emb * h, axis=1, keepdims=True)
-        return logits, h
+        return logits, h  # float32 (losses and the gradient penalty's norm stay float32)
 
     def get_config(self):
         return dict(macro_size=self.macro_size, coord_dim=self.coord_dim,
@@ -190,7 +190,7 @@ class _AuxHead(keras.Model):
         kw = dict(training=training, update_state=update_state)
         x = self.bn1(self.fc1(h, **kw), **kw)
         x = tf.nn.leaky_relu(x, alpha=0.2)
-        return tf.nn.tanh(self.fc2(x, **kw))
+        return tf.cast(tf.nn.tanh(self.fc2(x, **kw)), tf.float32)
 
 
 class SpatialHead(_AuxHead):

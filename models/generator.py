@@ -152,13 +152,14 @@ class Generator(keras.Model):
         assert_shape(z, [None, self.z_dim], "Generator z")
         assert_shape(coords, [None, self.coord_dim], "Generator micro coordinates")
         kw = dict(training=training, update_state=update_state)
-        cond = tf.concat([tf.cast(z, tf.float32), tf.cast(coords, tf.float32)], axis=1)
+        dt = self.compute_dtype  # float32, or bfloat16/float16 under a mixed policy
+        cond = tf.concat([tf.cast(z, dt), tf.cast(coords, dt)], axis=1)
         h = self.fc(cond, **kw)
         h = tf.reshape(h, [-1, _INIT_SPATIAL, _INIT_SPATIAL, self.init_ch])
         for block in self.blocks:
             h = block((h, cond), **kw)
         h = tf.nn.relu(self.bn_last(h, **kw))
-        h = tf.nn.tanh(self.conv_last(h, **kw))
+        h = tf.cast(tf.nn.tanh(self.conv_last(h, **kw)), tf.float32)  # images leave G in float32
         assert_shape(h, [None, self.micro_size, self.micro_size, self.c_dim], "Generator output")
         return h
 

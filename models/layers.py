@@ -40,7 +40,18 @@ defect that is not copied (DESIGN section 8).
 Distribution: u is created with aggregation ONLY_FIRST_REPLICA and the moving
 statistics with aggregation MEAN, so that ``assign`` inside a
 ``tf.distribute.MirroredStrategy`` replica context is legal.  Batch statistics
-are per replica (no cross-replica sync), like Keras' default batch norm.
+are per replica (no cross-replica sync), like Keras' default batch norm, unless
+``set_synchronized_batch_norm(model, True)`` (train_params.sync_batch_norm):
+then mean and variance are all-reduced over the replicas (two passes, as
+tf.nn.moments), so R replicas x B/R rows normalise exactly like one device
+with B rows (docs/scaling.md).
+
+Mixed precision: the kernels, u, gamma/beta of BatchNorm and the moving
+statistics are float32 variables that are *not* autocast; the power iteration
+and sigma, and every batch-norm statistic and normalisation, run in float32;
+convolutions and matmuls run in the layer's compute dtype (bfloat16/float16
+under a mixed policy), with W/sigma cast to it.  Under float32 every cast is a
+no-op.
 
 ``training`` and ``update_state`` must be Python booleans.
 """
@@ -79,6 +90,7 @@ class _SpectralNormBase(keras.layers.Layer):
             initializer=keras.initializers.TruncatedNormal(stddev=1.0),
             trainable=False,
             aggregation="only_first_replica",
+            autocast=False,
         )
 
     def normalized_kernel(self, update_u: bool = False):
@@ -123,6 +135,7 @@ class SpectralNormDense(_SpectralNormBase):
             name="kernel",
             shape=(fan_in, self.units),
             initializer=keras.initializers.TruncatedNormal(stddev=math.sqrt(1.0 / fan_in)),
+            autocast=False,
         )
         self.bias = (
             self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
@@ -133,9 +146,9 @@ class SpectralNormDense(_SpectralNormBase):
 
     def call(self, inputs, training=False, update_state=None):
         w, _ = self.normalized_kernel(update_u=_resolve_update(training, update_state))
-        out = tf.matmul(inputs, w)
+        out = tf.matmul(inputs, tf.cast(w, inputs.dtype))
         if self.bias is not None:
-            out = out + self.bias
+            out = out + tf.cast(self.bias, out.dtype)
         return out
 
 
@@ -156,38 +169,76 @@ class SpectralNormConv2D(_SpectralNormBase):
             name="kernel",
             shape=(k, k, cin, self.filters),
             initializer=keras.initializers.TruncatedNormal(stddev=math.sqrt(2.0 / (k * k * cin))),
+            autocast=False,
         )
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
         self._build_u(self.filters)
 
     def call(self, inputs, training=False, update_state=None):
         w, _ = self.normalized_kernel(update_u=_resolve_update(training, update_state))
-        out = tf.nn.conv2d(inputs, w, strides=1, padding="SAME")
-        return tf.nn.bias_add(out, self.bias)
+        out = tf.nn.conv2d(inputs, tf.cast(w, inputs.dtype), strides=1, padding="SAME")
+        return tf.nn.bias_add(out, tf.cast(self.bias, out.dtype))
 
 
 class _MovingStatsMixin:
+    synchronized = False  # all-reduce batch statistics over replicas (set_synchronized_batch_norm)
+
     def _build_moving_stats(self, ch: int) -> None:
         self.moving_mean = self.add_weight(
             name="moving_mean", shape=(ch,), initializer="zeros",
-            trainable=False, aggregation="mean",
+            trainable=False, aggregation="mean", autocast=False,
         )
         self.moving_variance = self.add_weight(
             name="moving_variance", shape=(ch,), initializer="ones",
-            trainable=False, aggregation="mean",
+            trainable=False, aggregation="mean", autocast=False,
         )
 
     def _statistics(self, x, training: bool, update: bool):
-        """Batch moments over all non-channel axes in training, moving averages otherwise."""
+        """Batch moments over all non-channel axes in training, moving averages otherwise.
+
+        ``x`` is float32 (callers cast); the result is float32.
+        """
         if not training:
             return tf.convert_to_tensor(self.moving_mean), tf.convert_to_tensor(self.moving_variance)
         axes = list(range(len(x.shape) - 1))
-        mean, var = tf.nn.moments(x, axes=axes)  # biased variance, as tf.nn.moments
+        ctx = tf.distribute.get_replica_context()
+        if self.synchronized and ctx is not None and ctx.num_replicas_in_sync > 1:
+            mean, var = _cross_replica_moments(x, axes, ctx)
+        else:
+            mean, var = tf.nn.moments(x, axes=axes)  # biased variance, as tf.nn.moments
         if update:
             m = self.momentum
             self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * mean)
             self.moving_variance.assign(m * self.moving_variance + (1.0 - m) * var)
         return mean, var
+
+
+def _cross_replica_moments(x, axes, ctx):
+    """tf.nn.moments over the rows of all replicas: global mean, then the mean squared deviation.
+
+    ReplicaContext.all_reduce(SUM) is differentiable (its gradient is the all-reduced upstream
+    gradient), so every replica's rows receive the gradient of the shared statistics.
+    """
+    count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+    total, count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x, axes), count])
+    mean = total / count
+    sq = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                        tf.reduce_sum(tf.math.squared_difference(x, tf.stop_gradient(mean)), axes))
+    return mean, sq / count
+
+
+def set_synchronized_batch_norm(model, synchronized: bool = True) -> int:
+    """Switch cross-replica batch statistics on/off for every (conditional) batch norm in `model`.
+
+    Returns the number of batch-norm layers switched. Without a distribution strategy (or with
+    one replica) synchronised statistics are the ordinary ones.
+    """
+    n = 0
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        if isinstance(layer, _MovingStatsMixin):
+            layer.synchronized = bool(synchronized)
+            n += 1
+    return n
 
 
 class BatchNorm(_MovingStatsMixin, keras.layers.Layer):
@@ -205,13 +256,15 @@ class BatchNorm(_MovingStatsMixin, keras.layers.Layer):
 
     def build(self, input_shape):
         ch = int(input_shape[-1])
-        self.gamma = self.add_weight(name="gamma", shape=(ch,), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(ch,), initializer="zeros")
+        self.gamma = self.add_weight(name="gamma", shape=(ch,), initializer="ones", autocast=False)
+        self.beta = self.add_weight(name="beta", shape=(ch,), initializer="zeros", autocast=False)
         self._build_moving_stats(ch)
 
     def call(self, inputs, training=False, update_state=None):
-        mean, var = self._statistics(inputs, training, _resolve_update(training, update_state))
-        return (inputs - mean) * tf.math.rsqrt(var + self.epsilon) * self.gamma + self.beta
+        x = tf.cast(inputs, tf.float32)  # statistics and normalisation in float32
+        mean, var = self._statistics(x, training, _resolve_update(training, update_state))
+        out = (x - mean) * tf.math.rsqrt(var + self.epsilon) * self.gamma + self.beta
+        return tf.cast(out, inputs.dtype)
 
 
 class ConditionalBatchNorm(_MovingStatsMixin, keras.layers.Layer):
@@ -239,11 +292,12 @@ class ConditionalBatchNorm(_MovingStatsMixin, keras.layers.Layer):
         self._build_moving_stats(ch)
 
     def call(self, inputs, training=False, update_state=None):
-        x, y = inputs
+        x_in, y = inputs
+        x = tf.cast(x_in, tf.float32)  # statistics and normalisation in float32
         mean, var = self._statistics(x, training, _resolve_update(training, update_state))
-        gamma = self.gamma_dense(y)[:, None, None, :]
-        beta = self.beta_dense(y)[:, None, None, :]
-        return (x - mean) * tf.math.rsqrt(var + self.epsilon) * gamma + beta
+        gamma = tf.cast(self.gamma_dense(y), tf.float32)[:, None, None, :]
+        beta = tf.cast(self.beta_dense(y), tf.float32)[:, None, None, :]
+        return tf.cast((x - mean) * tf.math.rsqrt(var + self.epsilon) * gamma + beta, x_in.dtype)
 
 
 def assert_shape(tensor, expected, what: str) -> None:

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from fid import images
-from fid.errors import UserError
+from configs.errors import UserError
 
 
 def _write(folder, name, array):

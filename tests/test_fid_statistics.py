@@ -5,7 +5,7 @@ import pytest
 
 from fid import statistics
 from fid import training_monitor
-from fid.errors import UserError
+from configs.errors import UserError
 
 
 def test_statistics_from_features_by_hand():

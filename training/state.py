@@ -17,13 +17,15 @@ import tensorflow as tf
 
 from configs import Config, ConfigError, UserError, load_config
 from models.build import build_models
+from models.layers import set_synchronized_batch_norm
+from training.distribute import precision_policy, wrap_for_loss_scaling
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
 # Keys a resumed run may change; anything else must match the checkpoint's run.
 RESUMABLE_CHANGES = {
     ("train_params", "total_steps"), ("train_params", "steps_per_call"), ("data_params", "data_dir"),
-    ("train_params", "force_load_from_dir"), ("train_params", "epochs"),
+    ("train_params", "force_load_from_dir"), ("train_params", "epochs"), ("train_params", "sync_batch_norm"),
 }
 
 
@@ -59,8 +61,12 @@ def build_training_state(config: Config) -> TrainingState:
     d = config.data_params
     # Seeded initialisation: two runs with one seed start from the same weights.
     keras.utils.set_random_seed(int(config.train_params.seed))
-    models = build_models(config.model_params, d.micro_patch_size[0], d.macro_patch_size[0], d.c_dim)
-    optimizers = make_optimizers(config)
+    t = config.train_params
+    with precision_policy(t.mixed_precision):  # layers keep the dtype policy they are built with
+        models = build_models(config.model_params, d.micro_patch_size[0], d.macro_patch_size[0], d.c_dim)
+    for model in models.values():
+        set_synchronized_batch_norm(model, t.sync_batch_norm)
+    optimizers = wrap_for_loss_scaling(make_optimizers(config), t.mixed_precision)
     optimizers["g"].build(models["generator"].trainable_variables)
     optimizers["d"].build(models["discriminator"].trainable_variables + models["spatial_head"].trainable_variables)
     optimizers["q"].build(models["content_head"].trainable_variables)

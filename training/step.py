@@ -21,6 +21,7 @@ as one device (each replica slices its rows out of the global draw).
 """
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from geometry import PatchGeometry, repeat_latents
@@ -80,15 +81,24 @@ class CocoGanStep:
         micro = self.G((repeat_latents(z, n), coords), training=training, update_state=update_state)
         return self.geo.merge_macro(micro)
 
-    def _scale(self, loss):
-        """Per-replica loss scaling: gradients are summed across replicas by the optimizer."""
+    def _scale(self, loss, optimizer=None):
+        """Per-replica loss scaling: gradients are summed across replicas by the optimizer
+        (Keras 3 all-reduces them in apply_gradients). Under mixed_float16 the optimizer is a
+        LossScaleOptimizer: the loss is also multiplied by its dynamic scale, which its
+        apply_gradients divides out again (skipping the update if a gradient is not finite)."""
         ctx = tf.distribute.get_replica_context()
-        return loss / (ctx.num_replicas_in_sync if ctx is not None else 1)
+        loss = loss / (ctx.num_replicas_in_sync if ctx is not None else 1)
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            loss = optimizer.scale_loss(loss)
+        return loss
 
     # -------------------------------------------------------------------- steps
-    def d_step(self, real, offsets, z, eps):
+    def d_step(self, real, offsets, z, eps, fake=None):
+        """D's update; `fake` (G's merged macro patches for z, offsets) is computed if not given."""
         c_M = self.geo.macro_coords(offsets)
-        fake = self.generate_macro(z, offsets, training=True, update_state=False)
+        if fake is None:
+            fake = self.generate_macro(z, offsets, training=True, update_state=False)
+        fake = tf.stop_gradient(fake)
         with tf.GradientTape() as tape:
             # Real and fake share D's trunk call (no batch norm in the trunk, so this is exact)
             # and advance spectral norm's u once; the heads see them separately, as upstream.
@@ -108,7 +118,7 @@ class CocoGanStep:
             if self.code_w > 0:
                 z_pred = self.Q(h_fake, training=True, update_state=False)
                 total += content_consistency_loss(z_pred, z, self.code_w)["loss"]
-            scaled = self._scale(total)
+            scaled = self._scale(total, self.opt["d"])
         grads = tape.gradient(scaled, self.d_vars)
         self.opt["d"].apply_gradients(zip(grads, self.d_vars))
         return {
@@ -125,10 +135,15 @@ class CocoGanStep:
             "metric/d_fake": tf.reduce_mean(fake_logits),
         }
 
-    def g_step(self, offsets, z):
+    def g_step(self, offsets, z, fake=None, tape=None):
+        """G's (and Q's) update. Given `fake` recorded on `tape` (see `update`), G's forward is
+        not run again; otherwise it runs here, updating G's state (SN u, moving statistics)."""
         c_M = self.geo.macro_coords(offsets)
-        with tf.GradientTape(persistent=self.train_q) as tape:
-            fake = self.generate_macro(z, offsets, training=True, update_state=True)
+        if tape is None:
+            tape = tf.GradientTape(persistent=self.train_q)
+        with tape:
+            if fake is None:
+                fake = self.generate_macro(z, offsets, training=True, update_state=True)
             fake_logits, h_fake = self.D((fake, c_M), training=True, update_state=False)
             c_fake = self.S(h_fake, training=True, update_state=False)
             g_adv = -tf.reduce_mean(fake_logits)
@@ -139,8 +154,8 @@ class CocoGanStep:
                 z_pred = self.Q(h_fake, training=True, update_state=True)
                 content = content_consistency_loss(z_pred, z, self.code_w)["loss"]
                 total += content
-            scaled = self._scale(total)
-            scaled_q = self._scale(content)
+            scaled = self._scale(total, self.opt["g"])
+            scaled_q = self._scale(content, self.opt["q"])
         grads = tape.gradient(scaled, self.g_vars)
         self.opt["g"].apply_gradients(zip(grads, self.g_vars))
         out = {"loss/g": total, "loss/g_adv": g_adv, "loss/spatial_fake": s_fake["loss"],
@@ -153,12 +168,33 @@ class CocoGanStep:
             del tape
         return out
 
+    def random_inputs(self, step, batch):
+        """(z, GP epsilon) of iteration `step` for this replica's `batch` rows.
+
+        Kept out of XLA: TensorFlow's and XLA's stateless Philox kernels produce different
+        streams, and the draws must not depend on train_params.jit_compile.
+        """
+        return self.sample_z(step, batch), self.gp_epsilon(step, batch)
+
+    def update(self, real, offsets, z, eps):
+        """D step then G (and Q) step on given inputs; the part that XLA may compile.
+
+        G runs forward once per iteration: its weights do not change in D's step, so the
+        official algorithm's second G forward (in G's step, same z, positions, u and batch
+        statistics) would recompute the same patches. The forward is recorded on G's tape,
+        D's step uses it under stop_gradient, and G's step differentiates through it after
+        D's update (the D forward of G's step does use the updated D). G's state (SN u,
+        moving statistics) is advanced by this one forward, as by G's step before.
+        """
+        g_tape = tf.GradientTape(persistent=self.train_q)
+        with g_tape:
+            fake = self.generate_macro(z, offsets, training=True, update_state=True)
+        metrics = self.d_step(real, offsets, z, eps, fake=fake)
+        metrics.update(self.g_step(offsets, z, fake=fake, tape=g_tape))
+        return metrics
+
     def __call__(self, batch, step):
         """One iteration on a (per-replica) batch; returns per-replica scalar metrics."""
         real, offsets = batch["macro_patches"], batch["macro_offsets"]
-        b = tf.shape(real)[0]
-        z = self.sample_z(step, b)
-        eps = self.gp_epsilon(step, b)
-        metrics = self.d_step(real, offsets, z, eps)
-        metrics.update(self.g_step(offsets, z))
-        return metrics
+        z, eps = self.random_inputs(step, tf.shape(real)[0])
+        return self.update(real, offsets, z, eps)
