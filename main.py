@@ -38,6 +38,8 @@ flags.DEFINE_enum("mixed_precision", None, ["none", "mixed_bfloat16", "mixed_flo
 flags.DEFINE_boolean("jit_compile", None, "Compile the iteration with XLA (overrides train_params.jit_compile).")
 flags.DEFINE_boolean("sync_batch_norm", None, "All-reduce batch statistics across replicas "
                      "(overrides train_params.sync_batch_norm).")
+flags.DEFINE_bool("deterministic", None, "Enable TensorFlow op determinism (overrides "
+                  "train_params.deterministic): a resumed run repeats an uninterrupted one bit for bit.")
 flags.DEFINE_string("fid_ref", None, "Reference statistics .npz for the in-training FID "
                     "(log_params.fid_ref_stats); see eval_fid.py --mode=stats.")
 
@@ -49,6 +51,7 @@ def resolve_from_flags():
         "train_params.batch_size": FLAGS.batch_size,
         "train_params.seed": FLAGS.seed,
         "train_params.steps_per_call": FLAGS.steps_per_call,
+        "train_params.deterministic": FLAGS.deterministic,
         "data_params.data_dir": FLAGS.data_dir,
         "log_params.fid_ref_stats": FLAGS.fid_ref,
         "train_params.mixed_precision": FLAGS.mixed_precision,
@@ -63,6 +66,8 @@ def main(argv):
         raise UserError(f"unexpected arguments {argv[1:]}; flags look like --dataset celeba")
     config = resolve_from_flags()
     logdir = FLAGS.logdir or os.path.join(config.log_params.log_dir, config.log_params.exp_name)
+    if os.path.exists(logdir) and not os.path.isdir(logdir):
+        raise UserError(f"--logdir {logdir} is a file, not a folder; pass a folder")
     from training.distribute import make_strategy  # imports TensorFlow: after the cheap checks above
     strategy = make_strategy(FLAGS.strategy, FLAGS.cpu_devices)  # before TensorFlow's first op
     from training.loop import train

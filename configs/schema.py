@@ -55,6 +55,7 @@ class TrainParams:
     total_steps: float = INF  # (added) stop after this many iterations; --steps overrides
     steps_per_call: int = 1  # (added) iterations run inside one tf.function call
     jit_compile: bool = False  # (added) compile the iteration with XLA
+    deterministic: bool = False  # (added) tf.config.experimental.enable_op_determinism() (bit-exact resume)
     mixed_precision: str = "none"  # (added) none | mixed_bfloat16 | mixed_float16 (docs/scaling.md)
     sync_batch_norm: bool = False  # (added) all-reduce G's/heads' batch statistics over replicas
     seed: int = 0  # (added)

@@ -20,6 +20,7 @@ from data.pipeline import make_training_dataset
 from generation.sampling import generate_full_images, image_grid, sample_latents, save_png, to_uint8
 from geometry import PatchGeometry
 from training.distribute import distribute_dataset
+from training.checkpointing import io_error_message
 from training.state import (build_training_state, check_or_write_config, checkpoint_manager,
                             restore_latest)
 from training.step import CocoGanStep
@@ -72,18 +73,29 @@ class Trainer:
         self.log = log
         self.geo = PatchGeometry.from_config(config)
         self.is_chief = _is_chief(self.strategy)
+        if self.logdir.exists() and not self.logdir.is_dir():
+            raise UserError(f"--logdir {self.logdir} is a file, not a folder; pass a folder")
         if self.is_chief:  # other workers of a multi-worker run write nothing into logdir
-            self.logdir.mkdir(parents=True, exist_ok=True)
-            check_or_write_config(config, self.logdir)
+            check_or_write_config(config, self.logdir, write=False)  # written once the restore succeeded
+        if config.train_params.deterministic:
+            tf.config.experimental.enable_op_determinism()  # process-wide and irreversible
         with self.strategy.scope():
             self.state = build_training_state(config)
             self.step_fn = CocoGanStep(config, self.state.models, self.state.optimizers, self.geo)
         # Every worker restores from the chief's checkpoints (a shared filesystem when resuming).
         self.manager = checkpoint_manager(self.state, self.logdir)
         self.start_step = restore_latest(self.state, self.manager)
+        if self.is_chief:
+            try:
+                self.logdir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise UserError(f"cannot create --logdir {self.logdir} ({e.strerror})") from None
+            check_or_write_config(config, self.logdir)
         self.writer = tf.summary.create_file_writer(str(self.logdir)) if self.is_chief else None
         self.sample_z = sample_latents(config.log_params.num_sample_images, config.model_params.z_dim, SAMPLE_SEED)
         self._train_calls = None
+        self._weights_finite = None
+        self._saved_step = self.start_step if self.manager.latest_checkpoint else None
 
     # ---------------------------------------------------------------- compiled step
     def _build_train_calls(self, steps_per_call: int):
@@ -125,7 +137,37 @@ class Trainer:
         images = generate_full_images(self.state.generator, self.geo, self.sample_z, batch_size=16)
         return image_grid(to_uint8(images))
 
+    def nonfinite_weights(self) -> list:
+        """Names of the networks holding a NaN/Inf weight (or batch-norm / spectral-norm state)."""
+        if self._weights_finite is None:
+            models = self.state.models
+
+            @tf.function
+            def weights_finite():
+                return {name: tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in model.variables
+                                             if tf.as_dtype(v.dtype).is_floating]) for name, model in models.items()}
+
+            self._weights_finite = weights_finite
+        return [name for name, ok in self._weights_finite().items() if not bool(ok)]
+
+    def _check_finite(self, metrics: dict, step: int, n: int) -> None:
+        """Stop (TrainingDiverged, nothing saved) on a non-finite loss or weight."""
+        where = f"step {step}" if n == 1 else f"steps {step - n + 1}-{step}"
+        last = (f"not saved; the last good checkpoint is {self.manager.latest_checkpoint or '(none)'} "
+                f"(lower the learning rates or check the data)")
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        message = f"non-finite {', '.join(bad)} in {where}; {last}"
+        if not bad:
+            bad = self.nonfinite_weights()
+            message = f"non-finite weights in {', '.join(bad)} after {where}; {last}"
+        if bad:
+            if self.writer is not None:
+                self.writer.flush()  # keep the scalars logged up to the divergence
+            raise TrainingDiverged(message)
+
     def save_checkpoint(self, step: int) -> str:
+        if step == self._saved_step:  # e.g. a stop signal right after a periodic save: same state
+            return self.manager.latest_checkpoint
         if not self.is_chief:
             # Under MultiWorkerMirroredStrategy every worker must take part in a save (it may
             # run collective ops); non-chief workers write to a temporary directory that is
@@ -137,7 +179,12 @@ class Trainer:
                 shutil.rmtree(tmp, ignore_errors=True)
             return self.manager.latest_checkpoint
         path = self.manager.save(checkpoint_number=step)
-        save_png(self.logdir / f"samples_{step:07d}.png", self.sample_images())
+        self._saved_step = step
+        png = self.logdir / f"samples_{step:07d}.png"
+        try:
+            save_png(png, self.sample_images())
+        except (OSError, tf.errors.OpError) as e:
+            raise UserError(io_error_message("write", png, e) + f"; checkpoint {path} is saved") from None
         return path
 
     def _write_scalars(self, metrics: dict, step: int, rates: dict):
@@ -184,11 +231,7 @@ class Trainer:
                     calls[n] = self._build_train_calls(n)
                 metrics = {k: float(v) for k, v in calls[n](iterator).items()}
                 step += n
-                bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-                if bad:
-                    raise TrainingDiverged(
-                        f"non-finite {', '.join(bad)} at step {step}; not saved, the last good checkpoint "
-                        f"is {self.manager.latest_checkpoint or 'none'} (lower the learning rates or check the data)")
+                self._check_finite(metrics, step, n)
                 crossed = lambda period: _crossed(step - n, step, period)
                 if crossed(lp.log_step) or step >= total:
                     now = time.perf_counter()

@@ -9,7 +9,6 @@ checkpoints as config.yaml; a later run in the same log directory must agree wit
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 
 import keras
@@ -17,6 +16,7 @@ import tensorflow as tf
 
 from configs import Config, ConfigError, UserError, load_config
 from models.build import build_models
+from training.checkpointing import AtomicCheckpointManager, io_error_message, write_file_atomic
 from models.layers import set_synchronized_batch_norm
 from training.distribute import precision_policy, wrap_for_loss_scaling
 
@@ -91,8 +91,11 @@ def config_differences(saved: Config, new: Config) -> list:
     return diffs
 
 
-def check_or_write_config(config: Config, logdir: pathlib.Path) -> None:
-    """Write config.yaml into a new log directory; in an existing one, refuse a conflicting config."""
+def check_or_write_config(config: Config, logdir: pathlib.Path, write: bool = True) -> None:
+    """Write config.yaml into a new log directory; in an existing one, refuse a conflicting config.
+
+    write=False only checks (the trainer writes after the checkpoint restored, so a failed
+    start changes nothing in the log directory)."""
     path = logdir / CONFIG_FILE
     if path.exists():
         try:
@@ -103,29 +106,30 @@ def check_or_write_config(config: Config, logdir: pathlib.Path) -> None:
         if diffs:
             raise UserError(f"--logdir {logdir} holds a run with another configuration ({'; '.join(diffs)}); "
                             f"use a new --logdir or the saved settings")
-    write_text_atomic(path, config.to_yaml())
+    if write:
+        write_text_atomic(path, config.to_yaml())
 
 
 def write_text_atomic(path: pathlib.Path, text: str) -> None:
-    """Write-then-rename, so a crash never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def checkpoint_manager(state: TrainingState, logdir: pathlib.Path) -> tf.train.CheckpointManager:
-    return tf.train.CheckpointManager(state.checkpoint, str(logdir / CHECKPOINT_DIR),
-                                      max_to_keep=state.config.log_params.max_to_keep)
-
-
-def restore_latest(state: TrainingState, manager: tf.train.CheckpointManager) -> int:
-    """Restore the newest checkpoint if there is one; returns the step it resumed from (0 if new)."""
-    path = manager.latest_checkpoint
-    if not path:
-        return 0
+    """Write-fsync-rename, so a crash never leaves a half-written file; a failed write is a UserError."""
     try:
-        state.checkpoint.restore(path).assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"cannot restore checkpoint {path}: {first[:300]}") from None
+        write_file_atomic(path, text)
+    except OSError as e:
+        raise UserError(io_error_message("write", path, e)) from None
+
+
+def checkpoint_manager(state: TrainingState, logdir: pathlib.Path) -> AtomicCheckpointManager:
+    """Atomic, flushed saves; old checkpoints pruned only after the new one is committed."""
+    return AtomicCheckpointManager(state.checkpoint, pathlib.Path(logdir) / CHECKPOINT_DIR,
+                                   max_to_keep=state.config.log_params.max_to_keep)
+
+
+def restore_latest(state: TrainingState, manager: AtomicCheckpointManager, log=print) -> int:
+    """Restore the newest checkpoint if there is one; returns the step it resumed from (0 if new).
+
+    A checkpoint that does not load is a one-line UserError that names the newest one that does
+    (training/checkpointing.py); nothing in the log directory is changed.
+    """
+    if manager.restore_latest(log=log) is None:
+        return 0
     return int(state.step.numpy())
