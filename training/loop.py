@@ -100,13 +100,15 @@ class Trainer:
     # ---------------------------------------------------------------- compiled step
     def _build_train_calls(self, steps_per_call: int):
         strategy, state = self.strategy, self.state
-        # One tf.function for the iteration's update, traced once (per replica device) and called
-        # by every step of the call; autograph is off inside it (the step has no tensor-dependent
-        # Python control flow), which halves tracing time. With train_params.jit_compile XLA
-        # compiles only the update: the data iterator cannot live in an XLA cluster, and the
-        # random draws stay outside so that they do not depend on jit_compile (step.py).
-        update = tf.function(self.step_fn.update, autograph=False,
-                             jit_compile=True if self.config.train_params.jit_compile else None)
+        # Autograph is off inside the iteration (the step has no tensor-dependent Python control
+        # flow), which halves tracing time. With train_params.jit_compile XLA compiles only the
+        # update, as a nested tf.function: the data iterator cannot live in an XLA cluster, and
+        # the random draws stay outside so that they do not depend on jit_compile (step.py).
+        # Without XLA the update is not a nested tf.function: under MultiWorkerMirroredStrategy
+        # a nested function may not contain the merge_call of optimizer and SN-u updates.
+        update = self.step_fn.update
+        if self.config.train_params.jit_compile:
+            update = tf.function(update, autograph=False, jit_compile=True)
 
         @tf.autograph.experimental.do_not_convert
         def replica_step(batch, step):
