@@ -52,6 +52,8 @@ class TrainParams:
     train_extrap: bool = False
     num_extrap_steps: int = 0
     force_load_from_dir: Optional[str] = None  # official: False or a checkpoint directory
+    # (added) generator residual blocks the beyond-boundary step updates (official: g_resblock_0/1)
+    extrap_g_blocks: list = dataclasses.field(default_factory=lambda: [0, 1])
     total_steps: float = INF  # (added) stop after this many iterations; --steps overrides
     steps_per_call: int = 1  # (added) iterations run inside one tf.function call
     jit_compile: bool = False  # (added) compile the iteration with XLA
@@ -275,6 +277,14 @@ def validate(config: Config, source: str = "config") -> None:
         fail(f"train_params.num_extrap_steps={t.num_extrap_steps} must be >= 0")
     if t.train_extrap and t.num_extrap_steps < 1:
         fail("train_params.train_extrap is true but num_extrap_steps < 1; set num_extrap_steps: 1")
+    if t.train_extrap and d.coordinate_system != "euclidean":
+        fail("train_params.train_extrap needs coordinate_system: euclidean (a panorama has no column border)")
+    g_blocks = int(math.log2(p)) - 1 + m.g_extra_layers
+    blocks = t.extrap_g_blocks
+    if t.train_extrap and (not isinstance(blocks, list) or not blocks or len(set(blocks)) != len(blocks)
+                           or not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b < g_blocks for b in blocks)):
+        fail(f"train_params.extrap_g_blocks={blocks!r} must be a non-empty list of distinct generator block "
+             f"indices in [0, {g_blocks - 1}] (official: [0, 1])")
     for key in ("gp_lambda", "coord_loss_w", "code_loss_w"):
         if getattr(l, key) < 0:
             fail(f"loss_params.{key}={getattr(l, key)} must be >= 0")

@@ -21,9 +21,10 @@ from generation.sampling import generate_full_images, image_grid, sample_latents
 from geometry import PatchGeometry
 from training.distribute import distribute_dataset
 from training.checkpointing import io_error_message
-from training.state import (build_training_state, check_or_write_config, checkpoint_manager,
-                            restore_latest)
+from training.extrapolation import ExtrapolationStep
+from training.state import build_training_state, check_or_write_config, checkpoint_manager
 from training.step import CocoGanStep
+from training.warm_start import restore_or_warm_start
 
 SAMPLE_SEED = 12345  # the fixed-z grid is the same in every run of a configuration
 
@@ -81,10 +82,13 @@ class Trainer:
             tf.config.experimental.enable_op_determinism()  # process-wide and irreversible
         with self.strategy.scope():
             self.state = build_training_state(config)
-            self.step_fn = CocoGanStep(config, self.state.models, self.state.optimizers, self.geo)
+            if config.train_params.train_extrap:  # beyond-boundary fine-tuning: training/extrapolation.py
+                self.step_fn = ExtrapolationStep.from_state(config, self.state, self.geo)
+            else:
+                self.step_fn = CocoGanStep(config, self.state.models, self.state.optimizers, self.geo)
         # Every worker restores from the chief's checkpoints (a shared filesystem when resuming).
         self.manager = checkpoint_manager(self.state, self.logdir)
-        self.start_step = restore_latest(self.state, self.manager)
+        self.start_step = restore_or_warm_start(self.state, self.manager, log)  # + force_load_from_dir
         if self.is_chief:
             try:
                 self.logdir.mkdir(parents=True, exist_ok=True)
