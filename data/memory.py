@@ -6,6 +6,9 @@
 * synthetic: smooth structured images (a colour gradient plus a few soft blobs) drawn
   from a fixed data seed, for tests and benchmarks without files. The images do not
   depend on the training seed; the training seed only orders them and picks positions.
+  With coordinate_system: cylindrical the images are 360° panoramas instead
+  (`synthetic_panoramas`): every term is periodic in the column, so the last column
+  continues into the first exactly as neighbouring columns continue each other.
 
 Both return uint8 numpy arrays [N, H, W, C]; the pipeline converts to [-1, 1] per batch.
 """
@@ -86,7 +89,41 @@ def synthetic_images(num: int, height: int, width: int, channels: int,
     return images
 
 
+@functools.lru_cache(maxsize=8)
+def synthetic_panoramas(num: int, height: int, width: int, channels: int,
+                        data_seed: int = SYNTHETIC_DATA_SEED) -> np.ndarray:
+    """`num` deterministic cyclic images (360° panoramas), uint8 [num, height, width, channels].
+
+    Column j is the angle φ = 2π j / width (column `width` would be column 0 again). Each
+    image: a vertical colour ramp, a colour wave cos(φ - φ0) around the cylinder and 1-3
+    Gaussian blobs whose horizontal distance is measured around the cylinder, so blobs
+    that cross the seam continue on the other side.
+    """
+    if num < 1:
+        raise UserError(f"the synthetic dataset needs data_params.num_train_samples >= 1, got {num}")
+    rng = np.random.default_rng(data_seed)
+    rows = np.linspace(-1, 1, height)[:, None]
+    phi = 2 * np.pi * np.arange(width)[None, :] / width
+    half_h = height / 2.0
+    out = np.empty((num, height, width, channels), np.float32)
+    for i in range(num):
+        img = (rng.uniform(0.2, 0.8, channels) + rows[..., None] * rng.uniform(-0.2, 0.2, channels)
+               + np.cos(phi - rng.uniform(0, 2 * np.pi))[..., None] * rng.uniform(-0.2, 0.2, channels))
+        for _ in range(rng.integers(1, 4)):
+            cy, cphi = rng.uniform(-0.8, 0.8), rng.uniform(0, 2 * np.pi)
+            sigma = rng.uniform(0.15, 0.5)
+            dphi = np.angle(np.exp(1j * (phi - cphi)))  # wrapped to (-π, π]
+            dx = dphi * width / (2 * np.pi) / half_h  # in the rows' units: round blobs
+            blob = np.exp(-((rows - cy) ** 2 + dx ** 2) / (2 * sigma ** 2))
+            img = img + blob[..., None] * rng.uniform(-0.6, 0.6, channels)
+        out[i] = img
+    images = np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+    images.setflags(write=False)
+    return images
+
+
 def synthetic_for_config(config) -> np.ndarray:
     d = config.data_params
     num = d.num_train_samples or 256
-    return synthetic_images(int(num), d.full_image_size[0], d.full_image_size[1], d.c_dim)
+    make = synthetic_panoramas if d.coordinate_system == "cylindrical" else synthetic_images
+    return make(int(num), d.full_image_size[0], d.full_image_size[1], d.c_dim)
