@@ -7,6 +7,7 @@
     python generate.py --logdir logs/P --mode panorama        # cylindrical models only
     python generate.py --logdir logs/X --mode highres --grid 64,64 --layout stretch
     python generate.py --logdir logs/X --mode export --export_dir exports/X
+    python generate.py --logdir logs/Q --mode patch_guided --data_dir DIR --first_image 5000 --num 200
 
 --logdir may also be an export directory (made by --mode export). The newest checkpoint is
 used unless --checkpoint names one (a step number, "ckpt-N" or a path prefix). Outputs go
@@ -26,7 +27,7 @@ from absl import app, flags, logging
 
 from configs import UserError
 
-MODES = ("samples", "interpolate", "viewport", "beyond", "panorama", "highres", "export")
+MODES = ("samples", "interpolate", "viewport", "beyond", "panorama", "highres", "export", "patch_guided")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("mode", "samples", MODES, "What to generate.")
@@ -62,6 +63,10 @@ flags.DEFINE_integer("patch_batch", 64, "highres: micro patches per generator ca
 flags.DEFINE_list("formats", ["npy", "png"], "highres: outputs, streamed row band by row band.")
 # export
 flags.DEFINE_string("export_dir", None, "export: SavedModel directory (default: LOGDIR/export).")
+# patch_guided
+flags.DEFINE_string("data_dir", None, "patch_guided: folder of real images (default: the run's data_params.data_dir).")
+flags.DEFINE_integer("first_image", 0, "patch_guided: index of the first image in sorted file order "
+                     "(e.g. 5000 for held-out images 005001... when training used the first 5000).")
 
 
 def _pair(text, name):
@@ -229,7 +234,32 @@ def mode_export(loaded, out, num):
           f"full_images(z [B,{loaded.z_dim}]) -> images")
 
 
-DEFAULT_NUM = {"samples": 16, "interpolate": 4, "viewport": 4, "beyond": 4, "panorama": 2, "highres": 1, "export": 0}
+def mode_patch_guided(loaded, out, num):
+    """Paper §3.4 (generation/patch_guided.py): errors over every macro position of `num` images, and a
+    figure of the first 8: input patch | generated image with the predicted box | generated | real."""
+    import numpy as np
+    import tensorflow as tf
+    from data.pipeline import make_full_image_dataset
+    from generation import patch_guided as pg
+    models = pg.restore_patch_guided(loaded.config, loaded.source, generator=loaded.patches)
+    images = make_full_image_dataset(loaded.config, FLAGS.batch_size, FLAGS.data_dir,
+                                     limit=FLAGS.first_image + num).unbatch().skip(FLAGS.first_image)
+    images = np.stack(list(images.as_numpy_iterator()))
+    if len(images) < num:
+        raise UserError(f"--first_image={FLAGS.first_image} --num={num}: only {len(images)} images there")
+    print(pg.format_errors(pg.reconstruction_errors(models, images, FLAGS.seed, FLAGS.batch_size * 4)))
+    n_rows, n_cols = models.geometry.num_macro_positions
+    rng = np.random.default_rng(FLAGS.seed)
+    shown = images[:8]
+    true = np.stack([rng.integers(0, n_rows, len(shown)), rng.integers(0, n_cols, len(shown))], 1) * \
+        np.array(models.geometry.micro_size)
+    patches = models.geometry.crop_macro_patches(tf.constant(shown), true)
+    result = pg.patch_guided_generate(models, patches)
+    out.png(f"patch_guided_first{FLAGS.first_image}_seed{FLAGS.seed}.png", pg.figure(models, patches, result, shown, true))
+
+
+DEFAULT_NUM = {"samples": 16, "interpolate": 4, "viewport": 4, "beyond": 4, "panorama": 2, "highres": 1, "export": 0,
+               "patch_guided": 8}
 
 
 def main(argv):
