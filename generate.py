@@ -18,14 +18,14 @@ beyond-boundary image is a crop of the sample with that seed.
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from configs import UserError
+from configs.errors import run_cli
 
 MODES = ("samples", "interpolate", "viewport", "beyond", "panorama", "highres", "export", "patch_guided")
 
@@ -281,13 +281,5 @@ def main(argv):
     globals()[f"mode_{FLAGS.mode}"](loaded, out, num)
 
 
-def run():
-    try:
-        app.run(main)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
-
-
 if __name__ == "__main__":
-    run()
+    run_cli(main)

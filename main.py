@@ -9,13 +9,13 @@ A run resumes automatically from the newest checkpoint in --logdir.
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags
+from absl import flags
 
 from configs import PRESETS, UserError
+from configs.errors import run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", "mnist", sorted(PRESETS), "Dataset preset (picks the official configuration).")
@@ -77,13 +77,5 @@ def main(argv):
     print(f"Done. Samples and checkpoints are in {logdir}; run: tensorboard --logdir {logdir}", flush=True)
 
 
-def run():
-    try:
-        app.run(main)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
-
-
 if __name__ == "__main__":
-    run()
+    run_cli(main)

@@ -20,22 +20,14 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from configs import UserError, config_path, load_config, replace
+from configs import UserError, load_config, replace
+from helpers import quiet, tiny
 from training import checkpointing
 from training.checkpointing import AtomicCheckpointManager, FAULT_ENV, verify_readable
 from training.loop import Trainer, TrainingDiverged
 from training.state import CHECKPOINT_DIR, CONFIG_FILE
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def tiny(**train):
-    config = load_config(config_path("tiny"))
-    return replace(config, train_params=train) if train else config
-
-
-def quiet(*_):
-    pass
 
 
 def hashes(folder) -> dict:

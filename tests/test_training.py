@@ -8,20 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from configs import UserError, config_path, load_config, replace
+from configs import UserError, replace
+from helpers import quiet, tiny
 from training.loop import Trainer
 from training.state import CHECKPOINT_DIR, CONFIG_FILE
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def tiny(**train):
-    config = load_config(config_path("tiny"))
-    return replace(config, train_params=train) if train else config
-
-
-def quiet(*_):
-    pass
 
 
 def test_a_few_steps_write_checkpoint_events_png_and_resume_from_the_saved_step(tmp_path):
