@@ -281,5 +281,10 @@ def main(argv):
     globals()[f"mode_{FLAGS.mode}"](loaded, out, num)
 
 
-if __name__ == "__main__":
+def run():
+    """The command line: flags parsed by absl, user errors printed as one line (exit 1)."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -77,5 +77,10 @@ def main(argv):
     print(f"Done. Samples and checkpoints are in {logdir}; run: tensorboard --logdir {logdir}", flush=True)
 
 
-if __name__ == "__main__":
+def run():
+    """The command line: flags parsed by absl, user errors printed as one line (exit 1)."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    run()
