@@ -70,13 +70,8 @@ flags.DEFINE_integer("first_image", 0, "patch_guided: index of the first image i
 
 
 def _pair(text, name):
-    try:
-        values = tuple(int(v) for v in str(text).split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 2:
-        raise UserError(f"--{name}={text!r} must be two integers 'row,col'")
-    return values
+    from generation.viewport import parse_ints
+    return parse_ints(text, 2, name, "two integers 'row,col'")
 
 
 class Outputs:

@@ -14,15 +14,20 @@ from generation.sampling import generate_grid
 from geometry import PatchGeometry
 
 
-def parse_viewport(text: str) -> tuple:
-    """'top,left,height,width' (pixels) -> a 4-tuple of ints."""
+def parse_ints(text, count: int, flag: str, form: str) -> tuple:
+    """'a,b,...' -> a tuple of `count` ints, or a one-line UserError naming the flag and the form."""
     try:
         values = tuple(int(v) for v in str(text).split(","))
     except ValueError:
         values = ()
-    if len(values) != 4:
-        raise UserError(f"--viewport={text!r} must be four integers top,left,height,width in pixels, e.g. 0,0,32,32")
+    if len(values) != count:
+        raise UserError(f"--{flag}={text!r} must be {form}")
     return values
+
+
+def parse_viewport(text: str) -> tuple:
+    """'top,left,height,width' (pixels) -> a 4-tuple of ints."""
+    return parse_ints(text, 4, "viewport", "four integers top,left,height,width in pixels, e.g. 0,0,32,32")
 
 
 def viewport_indices(geo: PatchGeometry, top: int, left: int, height: int, width: int) -> np.ndarray:
