@@ -273,8 +273,9 @@ class ConditionalBatchNorm(_MovingStatsMixin, keras.layers.Layer):
     Call with ``(x, y)``: x [B, H, W, C], y = concat(z, micro coordinate) [B, D].
     gamma and beta are each one plain (not spectrally normalized) dense layer
     on y with a bias, as the official ``slim.fully_connected(y, ch,
-    activation_fn=None)``: Glorot-uniform weights, zero biases, and no "1 +"
-    offset on gamma.  Official momentum 0.99 and epsilon 1e-5.
+    activation_fn=None)``: Glorot-uniform weights and no "1 +" offset on gamma;
+    beta's bias starts at 0 and gamma's at 1 (official: 0; an initialisation
+    decision, the parameterisation is unchanged).  Official momentum 0.99, epsilon 1e-5.
     """
 
     def __init__(self, momentum: float = 0.99, epsilon: float = 1e-5, **kwargs):
@@ -285,7 +286,10 @@ class ConditionalBatchNorm(_MovingStatsMixin, keras.layers.Layer):
     def build(self, input_shape):
         x_shape, y_shape = input_shape
         ch = int(x_shape[-1])
-        self.gamma_dense = keras.layers.Dense(ch, name="gamma")
+        # gamma's bias starts at 1, as every batch-norm scale does; the official zero bias
+        # makes gamma(y) a zero-mean random sign per sample and channel at initialisation, and
+        # on CPU-length runs G then learned no position-dependent structure (docs/faithfulness_models.md).
+        self.gamma_dense = keras.layers.Dense(ch, bias_initializer="ones", name="gamma")
         self.beta_dense = keras.layers.Dense(ch, name="beta")
         self.gamma_dense.build(tuple(y_shape))
         self.beta_dense.build(tuple(y_shape))

@@ -136,6 +136,15 @@ def test_conditional_batch_norm_hand_computation():
     assert len(cbn.trainable_variables) == 4  # two dense layers, kernel + bias each
 
 
+def test_conditional_batch_norm_starts_as_plain_normalisation():
+    # gamma's bias starts at 1 and beta's at 0: for y = 0 a fresh CBN is (x - mu) / sqrt(var + eps).
+    cbn = ConditionalBatchNorm(epsilon=0.0)
+    x = tf.constant(np.arange(8, dtype=np.float32).reshape(2, 2, 2, 1) ** 2)
+    out = cbn((x, tf.zeros([2, 3])), training=True).numpy()
+    xs = x.numpy()
+    np.testing.assert_allclose(out, (xs - xs.mean()) / xs.std(), rtol=1e-5, atol=1e-6)
+
+
 def test_batch_norm_momentum_and_trainable_affine():
     bn = BatchNorm(momentum=0.9, epsilon=0.0)
     x = tf.constant([[1.0], [3.0]])  # mean 2, var 1 -> -1, 1
