@@ -25,6 +25,9 @@ Official defects not copied (DESIGN section 8)
 - SN-Linear init fell back to Glorot uniform through an inverted ``if``: here the
   intended truncated normal with stddev sqrt(1/fan_in).
 
+Initialisation deviation
+- CBN gamma's bias starts at 1 (official 0), see models/layers.py ConditionalBatchNorm.
+
 Trainable parameter counts (ngf=64, z_dim=128, coord_dim=2, c_dim=3; SN u
 vectors and BN moving statistics are non-trainable and not counted); equal to
 the official network, derived in tests/test_param_counts.py:
