@@ -16,6 +16,17 @@ from training.state import CHECKPOINT_DIR, CONFIG_FILE
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+def event_scalars(logdir) -> dict:
+    """{tag: [values]} of the scalar summaries in logdir's events files."""
+    out = {}
+    for path in sorted(pathlib.Path(logdir).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":
+                    out.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    return out
+
+
 def test_a_few_steps_write_checkpoint_events_png_and_resume_from_the_saved_step(tmp_path):
     logs = []
     metrics = Trainer(tiny(total_steps=4), tmp_path, log=logs.append).fit()
@@ -24,7 +35,9 @@ def test_a_few_steps_write_checkpoint_events_png_and_resume_from_the_saved_step(
             "gp/slopes_mean", "metric/spatial_error_real"} <= set(metrics)
     assert (tmp_path / CONFIG_FILE).is_file()
     assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-4")
-    assert list(tmp_path.glob("events.out.tfevents.*"))
+    scalars = event_scalars(tmp_path)
+    assert {"loss/g", "metric/seam_ratio"} <= set(scalars)
+    assert all(math.isfinite(v) and v > 0 for v in scalars["metric/seam_ratio"])
     pngs = sorted(tmp_path.glob("samples_*.png"))
     assert [p.name for p in pngs] == ["samples_0000002.png", "samples_0000004.png"]
     grid = tf.io.decode_png(tf.io.read_file(str(pngs[-1]))).numpy()

@@ -18,6 +18,7 @@ import tensorflow as tf
 from configs import Config, UserError
 from data.pipeline import make_training_dataset
 from generation.sampling import generate_full_images, image_grid, sample_latents, save_png, to_uint8
+from generation.seams import seam_ratio
 from geometry import PatchGeometry
 from training.distribute import distribute_dataset
 from training.checkpointing import io_error_message
@@ -140,10 +141,13 @@ class Trainer:
         return train_calls
 
     # ----------------------------------------------------------------- outputs
-    def sample_images(self):
+    def sample_full_images(self):
+        """Assembled full images [N, H, W, C] in [-1, 1] for the fixed z."""
+        return generate_full_images(self.state.generator, self.geo, self.sample_z, batch_size=16)
+
+    def sample_images(self, images=None):
         """uint8 grid of assembled full images for the fixed z."""
-        images = generate_full_images(self.state.generator, self.geo, self.sample_z, batch_size=16)
-        return image_grid(to_uint8(images))
+        return image_grid(to_uint8(self.sample_full_images() if images is None else images))
 
     def nonfinite_weights(self) -> list:
         """Names of the networks holding a NaN/Inf weight (or batch-norm / spectral-norm state)."""
@@ -204,8 +208,10 @@ class Trainer:
 
     def _write_images(self, step: int, batch=None):
         with self.writer.as_default(step=step):
-            grid = self.sample_images()
-            tf.summary.image("samples/full_images_fixed_z", grid[None], max_outputs=1)
+            images = self.sample_full_images()
+            tf.summary.image("samples/full_images_fixed_z", self.sample_images(images)[None], max_outputs=1)
+            if max(self.geo.grid_shape) > 1:  # 1.0 for real images; > 1 while micro-patch seams show
+                tf.summary.scalar("metric/seam_ratio", seam_ratio(to_uint8(images), self.geo.micro_size))
             if batch is not None:
                 real = batch["macro_patches"][:16]
                 fake = self.step_fn.generate_macro(self.sample_z[:real.shape[0]], batch["macro_offsets"][:16],

@@ -1,0 +1,67 @@
+"""Seam ratio (generation/seams.py) of a run's sample grids, and of real images for reference.
+
+Reads LOGDIR/config.yaml for the image and micro-patch sizes, then every LOGDIR/samples_*.png
+grid the training loop wrote (one ratio per checkpoint). With --real it also scores
+--num_real preprocessed real images of the same configuration (about 1.0 when seamless).
+
+    python bench/seam_ratio.py /tmp/celeba32 --real --data_dir ../shared/data/celeba_10k_89x109
+    python bench/seam_ratio.py logs/MNIST_32x32_N2M2S16 --real
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from configs.errors import UserError  # noqa: E402
+from configs.schema import load_config  # noqa: E402
+from generation.seams import seam_ratio  # noqa: E402
+from geometry import PatchGeometry  # noqa: E402
+
+GRID_PAD = 2  # generation.sampling.image_grid's default padding
+
+
+def grid_tiles(path, height: int, width: int, pad: int = GRID_PAD) -> np.ndarray:
+    """Cut a sample grid PNG back into its images [N, H, W, C]."""
+    import tensorflow as tf
+    grid = tf.io.decode_png(tf.io.read_file(str(path))).numpy()
+    rows, cols = (grid.shape[0] - pad) // (height + pad), (grid.shape[1] - pad) // (width + pad)
+    tiles = [grid[pad + r * (height + pad):pad + r * (height + pad) + height,
+                  pad + c * (width + pad):pad + c * (width + pad) + width]
+             for r in range(rows) for c in range(cols)]
+    tiles = np.stack(tiles)
+    return tiles[tiles.reshape(len(tiles), -1).min(axis=1) < 255]  # drop blank filler cells
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("logdir", type=pathlib.Path)
+    parser.add_argument("--real", action="store_true", help="score real images of the run's dataset too")
+    parser.add_argument("--data_dir", help="the dataset folder (default: the config's data_dir)")
+    parser.add_argument("--num_real", type=int, default=256)
+    args = parser.parse_args(argv)
+    config = load_config(args.logdir / "config.yaml")
+    geo = PatchGeometry.from_config(config)
+    grids = sorted(args.logdir.glob("samples_*.png"))
+    if not grids:
+        raise UserError(f"no samples_*.png grids in {args.logdir}")
+    for path in grids:
+        print(f"{path.name}  seam ratio {seam_ratio(grid_tiles(path, *geo.full_size), geo.micro_size):.3f}")
+    if args.real:
+        from data.pipeline import make_full_image_dataset
+        real = next(iter(make_full_image_dataset(config, args.num_real, data_dir=args.data_dir, shuffle=True)))
+        print(f"real images ({len(real)})  seam ratio {seam_ratio(real.numpy(), geo.micro_size):.3f}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
