@@ -17,7 +17,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from configs.errors import UserError  # noqa: E402
+from configs.errors import exit_on_user_error  # noqa: E402
 from configs.registry import config_path, replace  # noqa: E402
 from configs.schema import load_config  # noqa: E402
 
@@ -77,8 +77,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    exit_on_user_error(main)

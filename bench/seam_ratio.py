@@ -19,7 +19,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from configs.errors import UserError  # noqa: E402
+from configs.errors import UserError, exit_on_user_error  # noqa: E402
 from configs.schema import load_config  # noqa: E402
 from generation.seams import seam_ratio  # noqa: E402
 from geometry import PatchGeometry  # noqa: E402
@@ -60,8 +60,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    exit_on_user_error(main)

@@ -9,14 +9,19 @@ class ConfigError(UserError):
     """An invalid or impossible configuration value."""
 
 
-def run_cli(main) -> None:
-    """absl's app.run(main), with a UserError printed as one `error:` line and exit code 1."""
+def exit_on_user_error(fn, *args):
+    """fn(*args), with a UserError printed as one `error:` line and exit code 1."""
     import sys
 
-    from absl import app
-
     try:
-        app.run(main)
+        return fn(*args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+
+
+def run_cli(main) -> None:
+    """absl's app.run(main), with a UserError printed as one `error:` line and exit code 1."""
+    from absl import app
+
+    exit_on_user_error(app.run, main)

@@ -2,9 +2,10 @@
 
 Mean absolute pixel step between neighbouring pixels that straddle a micro-patch border,
 divided by the mean step between neighbours inside a patch; each is the sum of the row and
-the column means (of the axes that have a border). Real images score about 1.0 (the CelebA 32x32 crops of the shared data:
-1.04); an image whose patches were generated without regard to their neighbours scores
-well above 1. A cheap number to watch in TensorBoard while seams fade, not a paper metric.
+the column means (of the axes that have a border). Real images score about 1.0 (the CelebA
+32x32 crops of the shared data: 1.04); an image whose patches were generated without regard
+to their neighbours scores well above 1. A cheap number to watch in TensorBoard while seams
+fade, not a paper metric.
 """
 from __future__ import annotations
 

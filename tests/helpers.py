@@ -1,4 +1,6 @@
 """Small helpers shared by the training-loop tests (tests/ is on sys.path under pytest)."""
+import pathlib
+
 from configs import config_path, load_config, replace
 
 
@@ -10,3 +12,17 @@ def tiny(**train):
 
 def quiet(*_):
     """A log function that prints nothing."""
+
+
+def scalar_events(logdir):
+    """(step, tag, value) of every scalar summary in logdir's events files, oldest file first."""
+    import tensorflow as tf
+
+    for path in sorted(pathlib.Path(logdir).glob("events.out.tfevents.*")):
+        try:
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                for value in event.summary.value:
+                    if value.metadata.plugin_data.plugin_name == "scalars":
+                        yield event.step, value.tag, tf.make_ndarray(value.tensor).item()
+        except tf.errors.DataLossError:  # the tail of a killed process's file
+            pass

@@ -5,7 +5,6 @@ subprocess), NaN/Inf written into the live state between calls, and OSError(ENOS
 raised from the writes (monkeypatch). docs/reliability.md has the table of outcomes.
 """
 import errno
-import glob
 import hashlib
 import json
 import os
@@ -21,7 +20,7 @@ import tensorflow as tf
 import yaml
 
 from configs import UserError, load_config, replace
-from helpers import quiet, tiny
+from helpers import quiet, scalar_events, tiny
 from training import checkpointing
 from training.checkpointing import AtomicCheckpointManager, FAULT_ENV, verify_readable
 from training.loop import Trainer, TrainingDiverged
@@ -40,14 +39,9 @@ def hashes(folder) -> dict:
 def step_losses(logdir) -> dict:
     """{step: {tag: float32 value}} of the loss/* scalars in every events file of logdir."""
     out = {}
-    for path in sorted(glob.glob(str(pathlib.Path(logdir) / "events.out.tfevents.*"))):
-        try:
-            for event in tf.compat.v1.train.summary_iterator(path):
-                for value in event.summary.value:
-                    if value.tag.startswith("loss/"):
-                        out.setdefault(event.step, {})[value.tag] = tf.make_ndarray(value.tensor).item()
-        except tf.errors.DataLossError:  # the tail of a killed process's file
-            pass
+    for step, tag, value in scalar_events(logdir):
+        if tag.startswith("loss/"):
+            out.setdefault(step, {})[tag] = value
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from configs import UserError, replace
-from helpers import quiet, tiny
+from helpers import quiet, scalar_events, tiny
 from training.loop import Trainer
 from training.state import CHECKPOINT_DIR, CONFIG_FILE
 
@@ -19,11 +19,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def event_scalars(logdir) -> dict:
     """{tag: [values]} of the scalar summaries in logdir's events files."""
     out = {}
-    for path in sorted(pathlib.Path(logdir).glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name == "scalars":
-                    out.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    for _, tag, value in scalar_events(logdir):
+        out.setdefault(tag, []).append(value)
     return out
 
 
