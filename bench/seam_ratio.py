@@ -3,9 +3,12 @@
 Reads LOGDIR/config.yaml for the image and micro-patch sizes, then every LOGDIR/samples_*.png
 grid the training loop wrote (one ratio per checkpoint). With --real it also scores
 --num_real preprocessed real images of the same configuration (about 1.0 when seamless).
+With --samples N it also scores N fresh samples of the newest (or --checkpoint) checkpoint in
+inference mode: a steadier figure than one 32-image grid, for comparing runs.
 
     python bench/seam_ratio.py /tmp/celeba32 --real --data_dir ../shared/data/celeba_10k_89x109
     python bench/seam_ratio.py logs/MNIST_32x32_N2M2S16 --real
+    python bench/seam_ratio.py /tmp/celeba32 --samples 1024
 """
 from __future__ import annotations
 
@@ -45,11 +48,13 @@ def main(argv=None) -> None:
     parser.add_argument("--real", action="store_true", help="score real images of the run's dataset too")
     parser.add_argument("--data_dir", help="the dataset folder (default: the config's data_dir)")
     parser.add_argument("--num_real", type=int, default=256)
+    parser.add_argument("--samples", type=int, default=0, help="score this many new samples of a checkpoint")
+    parser.add_argument("--checkpoint", help="checkpoint path for --samples (default: the newest)")
     args = parser.parse_args(argv)
     config = load_config(args.logdir / "config.yaml")
     geo = PatchGeometry.from_config(config)
     grids = sorted(args.logdir.glob("samples_*.png"))
-    if not grids:
+    if not grids and not args.samples:
         raise UserError(f"no samples_*.png grids in {args.logdir}")
     for path in grids:
         print(f"{path.name}  seam ratio {seam_ratio(grid_tiles(path, *geo.full_size), geo.micro_size):.3f}")
@@ -57,6 +62,12 @@ def main(argv=None) -> None:
         from data.pipeline import make_full_image_dataset
         real = next(iter(make_full_image_dataset(config, args.num_real, data_dir=args.data_dir, shuffle=True)))
         print(f"real images ({len(real)})  seam ratio {seam_ratio(real.numpy(), geo.micro_size):.3f}")
+    if args.samples:
+        from generation.restore import load_generator, make_full_image_sampler
+        loaded = load_generator(args.logdir, args.checkpoint)
+        fake = make_full_image_sampler(loaded)(args.samples, seed=1)
+        print(f"{pathlib.Path(loaded.source).name} ({args.samples} samples, inference mode)  "
+              f"seam ratio {seam_ratio(fake, geo.micro_size):.3f}")
 
 
 if __name__ == "__main__":

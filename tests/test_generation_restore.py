@@ -69,3 +69,20 @@ def test_checkpoint_saves_every_generator_variable(tiny_run):
     from generation.restore import unreachable_variables
     _, state = tiny_run
     assert unreachable_variables(state.checkpoint, state.generator) == []
+
+
+def test_seam_ratio_bench_scores_fresh_samples_of_the_checkpoint(tiny_run, capsys):
+    import importlib.util
+    import pathlib
+    from generation.seams import seam_ratio
+    script = pathlib.Path(__file__).resolve().parents[1] / "bench" / "seam_ratio.py"
+    spec = importlib.util.spec_from_file_location("seam_ratio_bench", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    logdir, _ = tiny_run
+    bench.main([str(logdir), "--samples", "6"])
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    config, sample = full_image_sampler(logdir)
+    want = seam_ratio(sample(6, seed=1), config.data_params.micro_patch_size)
+    assert printed.startswith("ckpt-7 (6 samples, inference mode)")
+    assert float(printed.split()[-1]) == pytest.approx(want, abs=1e-3)
