@@ -51,6 +51,8 @@ def main(argv=None) -> None:
     parser.add_argument("--samples", type=int, default=0, help="score this many new samples of a checkpoint")
     parser.add_argument("--checkpoint", help="checkpoint path for --samples (default: the newest)")
     args = parser.parse_args(argv)
+    if args.samples < 0 or args.num_real < 1:
+        raise UserError(f"--samples must be >= 0 and --num_real >= 1 (got {args.samples}, {args.num_real})")
     config = load_config(args.logdir / "config.yaml")
     geo = PatchGeometry.from_config(config)
     grids = sorted(args.logdir.glob("samples_*.png"))
