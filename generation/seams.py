@@ -6,6 +6,8 @@ the column means (of the axes that have a border). Real images score about 1.0 (
 32x32 crops of the shared data: 1.04); an image whose patches were generated without regard
 to their neighbours scores well above 1. A cheap number to watch in TensorBoard while seams
 fade, not a paper metric.
+
+`shift_patch_tones` makes seams on purpose (bench/critic_seams.py asks whether D sees them).
 """
 from __future__ import annotations
 
@@ -35,3 +37,20 @@ def seam_ratio(images, micro_size) -> float:
         border += steps[on].mean()
         inner += steps[~on].mean()
     return float(border / inner) if inner > 0 else float("inf")
+
+
+def shift_patch_tones(images, micro_size, sigma: float, seed: int = 0) -> np.ndarray:
+    """Synthetic seams: every micro patch of every image gets its own per-channel offset ~ N(0, sigma).
+
+    images [N, H, W, C] in [-1, 1] -> float32, same shape, clipped to [-1, 1]. Inside a patch
+    nothing changes (before clipping), so only the border steps grow: the blocky look of an
+    undertrained COCO-GAN, at a chosen strength, for asking whether a critic notices it.
+    """
+    x = np.array(images, np.float32)
+    p_h, p_w = (micro_size, micro_size) if np.isscalar(micro_size) else tuple(micro_size)
+    n, h, w, c = x.shape
+    if h % p_h or w % p_w:
+        raise ValueError(f"images {h}x{w} are not a grid of {p_h}x{p_w} micro patches")
+    offsets = np.random.default_rng(seed).normal(0.0, sigma, (n, h // p_h, 1, w // p_w, 1, c))
+    x = x.reshape(n, h // p_h, p_h, w // p_w, p_w, c) + offsets.astype(np.float32)
+    return np.clip(x.reshape(n, h, w, c), -1.0, 1.0)

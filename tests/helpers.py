@@ -26,3 +26,14 @@ def scalar_events(logdir):
                         yield event.step, value.tag, tf.make_ndarray(value.tensor).item()
         except tf.errors.DataLossError:  # the tail of a killed process's file
             pass
+
+
+def load_bench(name):
+    """The module of bench/<name>.py (bench/ is scripts, not a package)."""
+    import importlib.util
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

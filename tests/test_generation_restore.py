@@ -6,6 +6,7 @@ import tensorflow as tf
 from configs import UserError, config_path, load_config
 from generation.restore import full_image_sampler, load_generator, resolve_checkpoint
 from generation.sampling import generate_full_images, sample_latents
+from helpers import load_bench
 from training.state import CONFIG_FILE, build_training_state, checkpoint_manager
 
 
@@ -72,13 +73,8 @@ def test_checkpoint_saves_every_generator_variable(tiny_run):
 
 
 def test_seam_ratio_bench_scores_fresh_samples_of_the_checkpoint(tiny_run, capsys):
-    import importlib.util
-    import pathlib
     from generation.seams import seam_ratio
-    script = pathlib.Path(__file__).resolve().parents[1] / "bench" / "seam_ratio.py"
-    spec = importlib.util.spec_from_file_location("seam_ratio_bench", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("seam_ratio")
     logdir, _ = tiny_run
     bench.main([str(logdir), "--samples", "6"])
     printed = capsys.readouterr().out.strip().splitlines()[-1]
@@ -86,3 +82,23 @@ def test_seam_ratio_bench_scores_fresh_samples_of_the_checkpoint(tiny_run, capsy
     want = seam_ratio(sample(6, seed=1), config.data_params.micro_patch_size)
     assert printed.startswith("ckpt-7 (6 samples, inference mode)")
     assert float(printed.split()[-1]) == pytest.approx(want, abs=1e-3)
+
+
+def test_critic_seams_bench_scores_the_runs_own_batches_with_the_restored_critic(tiny_run, capsys):
+    from data.pipeline import make_training_dataset
+    from training.step import CocoGanStep
+    logdir, state = tiny_run
+    rows = load_bench("critic_seams").main([str(logdir), "--batches", "2", "--sigma", "0", "0.3"])
+    names = [row[0] for row in rows]
+    assert names == ["real", "real + seams sigma 0", "real + seams sigma 0.3", "fake (training-mode G)"]
+    (_, real_ratio, real_logit, n), zero, strong, fake = rows
+    # Independent oracle: the saved state's D on the same two batches of the run's pipeline (seed 7).
+    step = CocoGanStep(state.config, state.models, state.optimizers)
+    data = iter(make_training_dataset(state.config, seed=7))
+    want = np.concatenate([step.D((b["macro_patches"], step.geo.macro_coords(b["macro_offsets"])),
+                                  training=False)[0].numpy().ravel() for b in (next(data), next(data))])
+    assert n == len(want) == 2 * state.config.train_params.batch_size
+    assert real_logit == pytest.approx(want.mean(), abs=1e-5)
+    assert zero[1:] == pytest.approx((real_ratio, real_logit, n))  # sigma 0 changes nothing
+    assert strong[1] > real_ratio and np.isfinite([strong[2], fake[1], fake[2]]).all()
+    assert "minus real" in capsys.readouterr().out

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from generation.seams import seam_ratio
+from generation.seams import seam_ratio, shift_patch_tones
 
 
 def columns_image(values, rows: int = 4) -> np.ndarray:
@@ -38,3 +38,17 @@ def test_noise_scores_about_one_and_bad_shapes_are_refused():
         seam_ratio(np.zeros([1, 8, 8, 1]), 8)
     with pytest.raises(ValueError, match="N, H, W, C"):
         seam_ratio(np.zeros([8, 8]), 4)
+
+
+def test_shifted_patch_tones_move_whole_patches_and_only_raise_border_steps():
+    ramp = np.tile(np.linspace(-0.5, 0.5, 16, dtype=np.float32)[None, None, :, None], (3, 8, 1, 2))
+    shifted = shift_patch_tones(ramp, (4, 8), sigma=0.1, seed=3)
+    delta = (shifted - ramp).reshape(3, 2, 4, 2, 8, 2)  # [n, patch row, 4, patch col, 8, c]
+    # One offset per (image, patch, channel): constant inside each 4x8 patch.
+    assert np.allclose(delta, delta[:, :, :1, :, :1, :], atol=1e-6)
+    assert delta.std() > 0.03
+    assert seam_ratio(ramp, (4, 8)) == pytest.approx(1.0)
+    assert seam_ratio(shifted, (4, 8)) > 2.0
+    assert np.array_equal(shift_patch_tones(ramp, (4, 8), 0.0), ramp)
+    assert np.array_equal(shifted, shift_patch_tones(ramp, (4, 8), sigma=0.1, seed=3))
+    assert np.abs(shift_patch_tones(ramp * 4, 4, sigma=1.0)).max() <= 1.0  # clipped to the data range
