@@ -29,18 +29,15 @@ def critic_seam_response(logdir, checkpoint=None, data_dir=None, batches: int = 
     """[(name, seam ratio, mean D logit, number of patches)] for real, real+seams per sigma, fake."""
     import tensorflow as tf
 
-    from configs.schema import load_config
     from data.pipeline import make_training_dataset
-    from generation.restore import resolve_checkpoint
+    from generation.restore import read_run_config, resolve_checkpoint
     from generation.sampling import sample_latents
     from generation.seams import seam_ratio, shift_patch_tones
-    from training.state import CONFIG_FILE, build_training_state
+    from training.state import build_training_state
     from training.step import CocoGanStep
 
     logdir = pathlib.Path(logdir)
-    if not (logdir / CONFIG_FILE).is_file():
-        raise UserError(f"no {CONFIG_FILE} in {logdir}: not a training log directory")
-    config = load_config(logdir / CONFIG_FILE)
+    config = read_run_config(logdir)
     state = build_training_state(config)
     path = resolve_checkpoint(logdir, checkpoint)
     state.checkpoint.restore(path).expect_partial()  # the optimizers' slots are not needed
@@ -57,8 +54,8 @@ def critic_seam_response(logdir, checkpoint=None, data_dir=None, batches: int = 
         real, offsets = batch["macro_patches"], batch["macro_offsets"]
         c_M = step.geo.macro_coords(offsets)
         z = sample_latents(int(real.shape[0]), z_dim, seed=seed * 1000 + i)
-        variants = [real.numpy()] + [shift_patch_tones(real.numpy(), micro, s, seed=seed * 1000 + i)
-                                     for s in sigmas]
+        clean = real.numpy()
+        variants = [clean] + [shift_patch_tones(clean, micro, s, seed=seed * 1000 + i) for s in sigmas]
         variants.append(step.generate_macro(z, offsets, training=True, update_state=False).numpy())
         for name, x in zip(names, variants):
             patches[name].append(x)

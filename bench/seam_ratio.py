@@ -23,7 +23,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from configs.errors import UserError, exit_on_user_error  # noqa: E402
-from configs.schema import load_config  # noqa: E402
 from generation.seams import seam_ratio  # noqa: E402
 from geometry import PatchGeometry  # noqa: E402
 
@@ -53,7 +52,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.samples < 0 or args.num_real < 1:
         raise UserError(f"--samples must be >= 0 and --num_real >= 1 (got {args.samples}, {args.num_real})")
-    config = load_config(args.logdir / "config.yaml")
+    from generation.restore import read_run_config
+    config = read_run_config(args.logdir)
     geo = PatchGeometry.from_config(config)
     grids = sorted(args.logdir.glob("samples_*.png"))
     if not grids and not args.samples:

@@ -85,7 +85,8 @@ def is_saved_model(path) -> bool:
     return (pathlib.Path(path) / "saved_model.pb").is_file()
 
 
-def _read_config(directory: pathlib.Path) -> Config:
+def read_run_config(directory: pathlib.Path) -> Config:
+    """The config.yaml of a training log directory or export directory (one-line UserError if absent or bad)."""
     path = directory / CONFIG_FILE
     if not path.is_file():
         raise UserError(f"{directory} has no {CONFIG_FILE}: pass the --logdir of a training run "
@@ -136,7 +137,7 @@ def load_generator(logdir, checkpoint=None) -> LoadedGenerator:
     logdir = pathlib.Path(logdir)
     if not logdir.is_dir():
         raise UserError(f"log directory {logdir} does not exist")
-    config = _read_config(logdir)
+    config = read_run_config(logdir)
     geometry = PatchGeometry.from_config(config)
     if is_saved_model(logdir):
         if checkpoint is not None:
