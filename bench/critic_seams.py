@@ -9,6 +9,7 @@ as high as clean ones, D gives G no push against its seams (README "Results").
 
     python bench/critic_seams.py /tmp/celeba32 --data_dir ../shared/data/celeba_10k_89x109
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,9 @@ import numpy as np  # noqa: E402
 from configs.errors import UserError, exit_on_user_error  # noqa: E402
 
 
-def critic_seam_response(logdir, checkpoint=None, data_dir=None, batches: int = 8,
-                         sigmas=(0.05, 0.1, 0.2), seed: int = 7) -> list:
+def critic_seam_response(
+    logdir, checkpoint=None, data_dir=None, batches: int = 8, sigmas=(0.05, 0.1, 0.2), seed: int = 7
+) -> list:
     """[(name, seam ratio, mean D logit, number of patches)] for real, real+seams per sigma, fake."""
     import tensorflow as tf
 
@@ -74,8 +76,13 @@ def main(argv=None) -> list:
     parser.add_argument("--checkpoint", help="step, ckpt-<step> or path (default: the newest)")
     parser.add_argument("--data_dir", help="the dataset folder (default: the config's data_dir)")
     parser.add_argument("--batches", type=int, default=8, help="training batches of macro patches to score")
-    parser.add_argument("--sigma", type=float, nargs="+", default=[0.05, 0.1, 0.2],
-                        help="strengths of the synthetic seams (std of each patch's offset, data in [-1, 1])")
+    parser.add_argument(
+        "--sigma",
+        type=float,
+        nargs="+",
+        default=[0.05, 0.1, 0.2],
+        help="strengths of the synthetic seams (std of each patch's offset, data in [-1, 1])",
+    )
     args = parser.parse_args(argv)
     if args.batches < 1 or min(args.sigma) < 0:
         raise UserError(f"--batches must be >= 1 and --sigma >= 0 (got {args.batches}, {args.sigma})")

@@ -6,6 +6,7 @@ batches, each pulled to numpy. Also times `make_full_image_dataset` (full 64x64 
 
     python bench/data_throughput.py --data_dir ../shared/data/celeba_10k_89x109
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,20 +57,29 @@ def main(argv=None):
 
     rows = []
     for name, make in (
-            ("train: macro patches", lambda: make_training_dataset(config, seed=0, data_dir=args.data_dir)),
-            ("full images", lambda: make_full_image_dataset(config, args.batch_size, data_dir=args.data_dir,
-                                                             drop_remainder=True).repeat())):
+        ("train: macro patches", lambda: make_training_dataset(config, seed=0, data_dir=args.data_dir)),
+        (
+            "full images",
+            lambda: make_full_image_dataset(
+                config, args.batch_size, data_dir=args.data_dir, drop_remainder=True
+            ).repeat(),
+        ),
+    ):
         runs = []
         for _ in range(args.repeats):
             rate, elapsed = _time(iter(make()), args.warmup, args.batches, args.batch_size)
             runs.append(rate)
         rows.append((name, runs))
 
-    print(f"CelebA {config.full_size[0]}x{config.full_size[1]}, macro {config.macro_size[0]}, batch "
-          f"{args.batch_size}, {len(paths)} files in {args.data_dir}")
+    print(
+        f"CelebA {config.full_size[0]}x{config.full_size[1]}, macro {config.macro_size[0]}, batch "
+        f"{args.batch_size}, {len(paths)} files in {args.data_dir}"
+    )
     print(f"listing + header/truncation check: {listing:.2f} s ({1e6 * listing / len(paths):.0f} us/file)")
-    print(f"CPU cores visible: {os.cpu_count()}, TF {tf.__version__}, "
-          f"{args.warmup} warm-up + {args.batches} timed batches per run")
+    print(
+        f"CPU cores visible: {os.cpu_count()}, TF {tf.__version__}, "
+        f"{args.warmup} warm-up + {args.batches} timed batches per run"
+    )
     print(f"{'stream':<24}{'median img/s':>14}   runs (img/s)")
     for name, runs in rows:
         median = sorted(runs)[len(runs) // 2]

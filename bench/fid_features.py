@@ -14,34 +14,33 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app
-from absl import flags
-import numpy as np
+from absl import app, flags
 
-from fid import images
-from fid import statistics
+from fid import images, statistics
 
-flags.DEFINE_string('data_dir', None, 'Image folder.')
-flags.DEFINE_integer('size', 64, 'Resize (with the CelebA crop) to this size first.')
-flags.DEFINE_integer('num_images', 200, 'Images to time.')
-flags.DEFINE_integer('batch_size', 50, 'Inception batch size.')
+flags.DEFINE_string("data_dir", None, "Image folder.")
+flags.DEFINE_integer("size", 64, "Resize (with the CelebA crop) to this size first.")
+flags.DEFINE_integer("num_images", 200, "Images to time.")
+flags.DEFINE_integer("batch_size", 50, "Inception batch size.")
 FLAGS = flags.FLAGS
 
 
 def main(_):
-  paths = images.list_images(FLAGS.data_dir, 0, FLAGS.num_images + FLAGS.batch_size)
-  batches = list(images.iterate_batches(paths, FLAGS.batch_size, FLAGS.size, celeba_crop=True))
-  extractor = statistics.FeatureExtractor()
-  extractor(batches[0])  # trace + warm-up, not timed
-  timed = batches[1:]
-  start = time.perf_counter()
-  count = sum(len(extractor(batch)) for batch in timed)
-  elapsed = time.perf_counter() - start
-  print(f'{count} images of {FLAGS.size}x{FLAGS.size} (resized to 299 inside) in '
-        f'{elapsed:.1f} s: {count / elapsed:.2f} images/s, batch {FLAGS.batch_size}, '
-        f'{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}')
+    paths = images.list_images(FLAGS.data_dir, 0, FLAGS.num_images + FLAGS.batch_size)
+    batches = list(images.iterate_batches(paths, FLAGS.batch_size, FLAGS.size, celeba_crop=True))
+    extractor = statistics.FeatureExtractor()
+    extractor(batches[0])  # trace + warm-up, not timed
+    timed = batches[1:]
+    start = time.perf_counter()
+    count = sum(len(extractor(batch)) for batch in timed)
+    elapsed = time.perf_counter() - start
+    print(
+        f"{count} images of {FLAGS.size}x{FLAGS.size} (resized to 299 inside) in "
+        f"{elapsed:.1f} s: {count / elapsed:.2f} images/s, batch {FLAGS.batch_size}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
 
 
-if __name__ == '__main__':
-  flags.mark_flag_as_required('data_dir')
-  app.run(main)
+if __name__ == "__main__":
+    flags.mark_flag_as_required("data_dir")
+    app.run(main)

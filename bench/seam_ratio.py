@@ -10,6 +10,7 @@ inference mode: a steadier figure than one 32-image grid, for comparing runs.
     python bench/seam_ratio.py logs/MNIST_32x32_N2M2S16 --real
     python bench/seam_ratio.py /tmp/celeba32 --samples 1024
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +33,17 @@ GRID_PAD = 2  # generation.sampling.image_grid's default padding
 def grid_tiles(path, height: int, width: int, pad: int = GRID_PAD) -> np.ndarray:
     """Cut a sample grid PNG back into its images [N, H, W, C]."""
     import tensorflow as tf
+
     grid = tf.io.decode_png(tf.io.read_file(str(path))).numpy()
     rows, cols = (grid.shape[0] - pad) // (height + pad), (grid.shape[1] - pad) // (width + pad)
-    tiles = [grid[pad + r * (height + pad):pad + r * (height + pad) + height,
-                  pad + c * (width + pad):pad + c * (width + pad) + width]
-             for r in range(rows) for c in range(cols)]
+    tiles = [
+        grid[
+            pad + r * (height + pad) : pad + r * (height + pad) + height,
+            pad + c * (width + pad) : pad + c * (width + pad) + width,
+        ]
+        for r in range(rows)
+        for c in range(cols)
+    ]
     tiles = np.stack(tiles)
     return tiles[tiles.reshape(len(tiles), -1).min(axis=1) < 255]  # drop blank filler cells
 
@@ -53,6 +60,7 @@ def main(argv=None) -> None:
     if args.samples < 0 or args.num_real < 1:
         raise UserError(f"--samples must be >= 0 and --num_real >= 1 (got {args.samples}, {args.num_real})")
     from generation.restore import read_run_config
+
     config = read_run_config(args.logdir)
     geo = PatchGeometry.from_config(config)
     grids = sorted(args.logdir.glob("samples_*.png"))
@@ -62,14 +70,18 @@ def main(argv=None) -> None:
         print(f"{path.name}  seam ratio {seam_ratio(grid_tiles(path, *geo.full_size), geo.micro_size):.3f}")
     if args.real:
         from data.pipeline import make_full_image_dataset
+
         real = next(iter(make_full_image_dataset(config, args.num_real, data_dir=args.data_dir, shuffle=True)))
         print(f"real images ({len(real)})  seam ratio {seam_ratio(real.numpy(), geo.micro_size):.3f}")
     if args.samples:
         from generation.restore import load_generator, make_full_image_sampler
+
         loaded = load_generator(args.logdir, args.checkpoint)
         fake = make_full_image_sampler(loaded)(args.samples, seed=1)
-        print(f"{pathlib.Path(loaded.source).name} ({args.samples} samples, inference mode)  "
-              f"seam ratio {seam_ratio(fake, geo.micro_size):.3f}")
+        print(
+            f"{pathlib.Path(loaded.source).name} ({args.samples} samples, inference mode)  "
+            f"seam ratio {seam_ratio(fake, geo.micro_size):.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ goes by op type (parsed from the .xplane.pb; open DIR in TensorBoard's profile p
 
 Numbers on a shared CPU are noisy: the load average is printed with every row.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,6 +66,7 @@ def load_average() -> str:
 def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
     """Best float32 FLOP/s of an n x n matmul on this machine (2 n^3 FLOPs)."""
     import tensorflow as tf
+
     a = tf.random.uniform([n, n])
     b = tf.random.uniform([n, n])
     mm = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)))
@@ -74,12 +76,14 @@ def matmul_peak(n: int = 2048, repeats: int = 10) -> float:
         t = time.perf_counter()
         mm(a, b).numpy()
         best = min(best, time.perf_counter() - t)
-    return 2.0 * n ** 3 / best
+    return 2.0 * n**3 / best
 
 
 def synthetic_batch(config, batch_size: int, seed: int = 0):
     import tensorflow as tf
+
     from geometry import PatchGeometry
+
     geo = PatchGeometry.from_config(config)
     q = config.data_params.macro_patch_size
     real = tf.random.stateless_uniform([batch_size, q[0], q[1], config.data_params.c_dim], [seed, 1], -1.0, 1.0)
@@ -90,6 +94,7 @@ def synthetic_batch(config, batch_size: int, seed: int = 0):
 def iteration_flops(trainer, batch) -> dict:
     """Profiler FLOPs of one iteration's update graph (forward, backward, GP double backward, Adam)."""
     import tensorflow as tf
+
     step = trainer.step_fn
     z, eps = step.random_inputs(tf.constant(0, tf.int64), batch["macro_patches"].shape[0])
     graph_fn = tf.function(step.update, autograph=False)
@@ -105,7 +110,9 @@ def iteration_flops(trainer, batch) -> dict:
 
 def train_speed(config, batch_size: int, warmup: int, iters: int, profile_dir: str | None) -> dict:
     import tensorflow as tf
+
     from training.loop import Trainer
+
     batch = synthetic_batch(config, batch_size)
     logdir = tempfile.mkdtemp(prefix="coco_gan_bench_")
     trainer = Trainer(config, logdir, log=lambda *_: None)
@@ -122,8 +129,12 @@ def train_speed(config, batch_size: int, warmup: int, iters: int, profile_dir: s
         t = time.perf_counter()
         float(call(iterator)["loss/d"])  # one host sync per iteration, as training with steps_per_call 1
         times.append(time.perf_counter() - t)
-    out = {"first_call_s": first, "iter_s_median": sorted(times)[len(times) // 2], "iter_s_best": min(times),
-           "iter_s_mean": sum(times) / len(times)}
+    out = {
+        "first_call_s": first,
+        "iter_s_median": sorted(times)[len(times) // 2],
+        "iter_s_best": min(times),
+        "iter_s_mean": sum(times) / len(times),
+    }
     out.update(iteration_flops(trainer, batch))
     if profile_dir:
         tf.profiler.experimental.start(profile_dir)
@@ -137,7 +148,9 @@ def train_speed(config, batch_size: int, warmup: int, iters: int, profile_dir: s
 
 def generation_speed(trainer, batch_size: int, repeats: int = 3) -> float:
     import tensorflow as tf
+
     from generation.sampling import generate_full_images, sample_latents
+
     z = sample_latents(batch_size, trainer.config.model_params.z_dim, 0)
     gen = tf.function(lambda z: generate_full_images(trainer.state.generator, trainer.geo, z), autograph=False)
     gen(z).numpy()
@@ -152,7 +165,9 @@ def generation_speed(trainer, batch_size: int, repeats: int = 3) -> float:
 def fid_feature_speed(size, batch_size: int = 16, repeats: int = 3):
     try:
         import numpy as np
+
         from fid.statistics import FeatureExtractor
+
         extractor = FeatureExtractor(verbose=False)
     except Exception as e:  # package or weights missing: skip with a note
         return None, f"skipped ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})"
@@ -171,6 +186,7 @@ def pipeline_speed(config, batch_size: int, data_dir, batches: int = 20):
         return None
     from configs import replace
     from data.pipeline import make_training_dataset
+
     cfg = replace(config, data_params={"data_dir": str(data_dir)}, train_params={"batch_size": batch_size})
     it = iter(make_training_dataset(cfg, seed=0, start_batch=0))
     for _ in range(5):
@@ -184,6 +200,7 @@ def pipeline_speed(config, batch_size: int, data_dir, batches: int = 20):
 def summarise_profile(profile_dir: str, top: int = 12) -> dict:
     """Time by TensorFlow op type from the trace's .xplane.pb (host CPU threads)."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
     files = sorted(pathlib.Path(profile_dir).rglob("*.xplane.pb"))
     if not files:
         return {}
@@ -206,6 +223,7 @@ def summarise_profile(profile_dir: str, top: int = 12) -> dict:
 
 def worker(args) -> dict:
     from configs import config_path, load_config, replace
+
     path = pathlib.Path(args.config)
     config = load_config(path if path.suffix == ".yaml" else config_path(args.config))
     config = replace(config, train_params={"batch_size": args.batch, "steps_per_call": 1, **VARIANTS[args.variant]})
@@ -218,8 +236,21 @@ def worker(args) -> dict:
 
 # ------------------------------------------------------------------------------- driver
 def run_worker(args, variant, batch) -> dict:
-    cmd = [sys.executable, __file__, "--_worker", "--config", args.config, "--variant", variant,
-           "--batch", str(batch), "--warmup", str(args.warmup), "--iters", str(args.iters)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--_worker",
+        "--config",
+        args.config,
+        "--variant",
+        variant,
+        "--batch",
+        str(batch),
+        "--warmup",
+        str(args.warmup),
+        "--iters",
+        str(args.iters),
+    ]
     if args.profile:
         cmd += ["--profile", str(pathlib.Path(args.profile) / f"{variant}_b{batch}")]
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
@@ -251,14 +282,20 @@ def main(argv=None):
         return
 
     from configs import config_path, load_config
+
     path = pathlib.Path(args.config)
     config = load_config(path if path.suffix == ".yaml" else config_path(args.config))
     peak = matmul_peak(args.matmul_size)
-    print(f"# {config.log_params.exp_name}: matmul peak (float32 {args.matmul_size}^2, best of 10) "
-          f"{peak / 1e9:.1f} GFLOP/s; load average {load_average()}; {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"# {config.log_params.exp_name}: matmul peak (float32 {args.matmul_size}^2, best of 10) "
+        f"{peak / 1e9:.1f} GFLOP/s; load average {load_average()}; {os.cpu_count()} CPUs",
+        flush=True,
+    )
     rows = []
-    header = (f"{'variant':<9}{'batch':>6}{'it/s':>8}{'img/s':>8}{'GFLOP/it':>10}{'conv+mm':>9}"
-              f"{'GFLOP/s':>9}{'%peak':>7}{'gen img/s':>10}{'RSS MB':>8}{'1st call s':>11}  load 1/5/15")
+    header = (
+        f"{'variant':<9}{'batch':>6}{'it/s':>8}{'img/s':>8}{'GFLOP/it':>10}{'conv+mm':>9}"
+        f"{'GFLOP/s':>9}{'%peak':>7}{'gen img/s':>10}{'RSS MB':>8}{'1st call s':>11}  load 1/5/15"
+    )
     print(header, flush=True)
     for batch in args.batch_sizes:
         for variant in args.variants:
@@ -268,16 +305,27 @@ def main(argv=None):
                 print(f"{variant:<9}{batch:>6}  failed: {r['error']}", flush=True)
                 continue
             its = 1.0 / r["iter_s_median"]
-            r.update(its=its, images_per_s=its * batch, achieved_flops=r["flops"] * its,
-                     peak_flops=peak, fraction_of_peak=r["flops"] * its / peak)
-            print(f"{variant:<9}{batch:>6}{its:>8.3f}{its * batch:>8.1f}{r['flops'] / 1e9:>10.1f}"
-                  f"{r['conv_matmul_flops'] / r['flops']:>9.0%}{r['achieved_flops'] / 1e9:>9.1f}"
-                  f"{r['fraction_of_peak']:>7.0%}{r['generation_images_per_s']:>10.1f}{r['peak_rss_mb']:>8.0f}"
-                  f"{r['first_call_s']:>11.1f}  {r['load_after']}", flush=True)
+            r.update(
+                its=its,
+                images_per_s=its * batch,
+                achieved_flops=r["flops"] * its,
+                peak_flops=peak,
+                fraction_of_peak=r["flops"] * its / peak,
+            )
+            print(
+                f"{variant:<9}{batch:>6}{its:>8.3f}{its * batch:>8.1f}{r['flops'] / 1e9:>10.1f}"
+                f"{r['conv_matmul_flops'] / r['flops']:>9.0%}{r['achieved_flops'] / 1e9:>9.1f}"
+                f"{r['fraction_of_peak']:>7.0%}{r['generation_images_per_s']:>10.1f}{r['peak_rss_mb']:>8.0f}"
+                f"{r['first_call_s']:>11.1f}  {r['load_after']}",
+                flush=True,
+            )
             if r.get("profile"):
                 prof = r["profile"]
-                print(f"    profile ({prof['total_op_s']:.2f} s of op time over 3 iterations): " + ", ".join(
-                    f"{k} {frac:.0%}" for k, _, frac in prof["top"]), flush=True)
+                print(
+                    f"    profile ({prof['total_op_s']:.2f} s of op time over 3 iterations): "
+                    + ", ".join(f"{k} {frac:.0%}" for k, _, frac in prof["top"]),
+                    flush=True,
+                )
     extra = {"peak_flops": peak, "load_average_end": load_average()}
     if not args.skip_fid:
         speed, note = fid_feature_speed(config.data_params.full_image_size)
@@ -286,8 +334,11 @@ def main(argv=None):
     pipe = pipeline_speed(config, max(args.batch_sizes), args.data_dir)
     if pipe:
         extra["pipeline_images_per_s"] = pipe
-        print(f"real input pipeline ({args.data_dir}, batch {max(args.batch_sizes)}): {pipe:.0f} images/s "
-              f"(vs the training images/s above)", flush=True)
+        print(
+            f"real input pipeline ({args.data_dir}, batch {max(args.batch_sizes)}): {pipe:.0f} images/s "
+            f"(vs the training images/s above)",
+            flush=True,
+        )
     print(f"# load average at end {load_average()}", flush=True)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps({"rows": rows, **extra}, indent=1))

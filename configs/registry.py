@@ -1,4 +1,5 @@
 """Maps `--dataset NAME --size N` to the official configuration file, and applies overrides."""
+
 from __future__ import annotations
 
 import pathlib
@@ -32,13 +33,19 @@ def preset_name(dataset: str, size: Optional[int] = None) -> str:
     if size is None:
         return next(iter(sizes.values()))
     if size not in sizes:
-        raise ConfigError(f"--size={size} has no configuration for --dataset={dataset}; "
-                          f"choose one of {sorted(sizes)} or pass --config FILE.yaml")
+        raise ConfigError(
+            f"--size={size} has no configuration for --dataset={dataset}; "
+            f"choose one of {sorted(sizes)} or pass --config FILE.yaml"
+        )
     return sizes[size]
 
 
-def resolve_config(dataset: str = "mnist", size: Optional[int] = None, config_file: Optional[str] = None,
-                   overrides: Optional[dict] = None) -> Config:
+def resolve_config(
+    dataset: str = "mnist",
+    size: Optional[int] = None,
+    config_file: Optional[str] = None,
+    overrides: Optional[dict] = None,
+) -> Config:
     """The configuration a run uses: a YAML file (or the dataset/size preset) plus overrides.
 
     `overrides` maps "section.key" to a value (None values are ignored), e.g.

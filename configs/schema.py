@@ -6,6 +6,7 @@ Every value is validated once, at load time, so a typo or an impossible patch
 geometry is a one-line `ConfigError` that names the key and the fix, never a shape
 error deep inside TensorFlow.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -154,8 +155,11 @@ def _coerce(section: str, key: str, value, default):
     if isinstance(default, tuple):
         if isinstance(value, int) and not isinstance(value, bool):
             value = [value, value]
-        if not (isinstance(value, (list, tuple)) and len(value) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        if not (
+            isinstance(value, (list, tuple))
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
             raise ConfigError(f"{where} must be a pair of integers [height, width], got {value!r}")
         return tuple(value)
     if isinstance(default, bool):
@@ -182,8 +186,9 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> Config:
         raise ConfigError(f"{source}: a config is a mapping of sections {sorted(SECTIONS)}")
     unknown_sections = set(raw) - set(SECTIONS)
     if unknown_sections:
-        raise ConfigError(f"{source}: unknown section(s) {sorted(unknown_sections)}; "
-                          f"valid sections are {list(SECTIONS)}")
+        raise ConfigError(
+            f"{source}: unknown section(s) {sorted(unknown_sections)}; valid sections are {list(SECTIONS)}"
+        )
     sections = {}
     for name, cls in SECTIONS.items():
         values = raw.get(name) or {}
@@ -193,8 +198,7 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> Config:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - fields
         if unknown:
-            raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} in {name}; "
-                              f"valid keys are {sorted(fields)}")
+            raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} in {name}; valid keys are {sorted(fields)}")
         kwargs = {k: _coerce(name, k, v, getattr(defaults, k)) for k, v in values.items()}
         sections[name] = cls(**kwargs)
     config = Config(**sections)
@@ -215,8 +219,13 @@ def load_config(path) -> Config:
 
 def validate(config: Config, source: str = "config") -> None:
     """Reject impossible values with one line naming the key and the fix."""
-    d, t, l, m, g = (config.data_params, config.train_params, config.loss_params,
-                     config.model_params, config.log_params)
+    d, t, l, m, g = (
+        config.data_params,
+        config.train_params,
+        config.loss_params,
+        config.model_params,
+        config.log_params,
+    )
 
     def fail(msg):
         raise ConfigError(f"{source}: {msg}")
@@ -240,20 +249,26 @@ def validate(config: Config, source: str = "config") -> None:
         fail(f"data_params.micro_patch_size={p} must be a power of two >= 4 (the generator doubles 2x2 up to it)")
     q = macro[0]
     if q % p:
-        fail(f"data_params.macro_patch_size={q} is not a multiple of micro_patch_size={p}; "
-             f"use a multiple such as {2 * p}")
+        fail(
+            f"data_params.macro_patch_size={q} is not a multiple of micro_patch_size={p}; "
+            f"use a multiple such as {2 * p}"
+        )
     if q < 8 or q & (q - 1):
         fail(f"data_params.macro_patch_size={q} must be a power of two >= 8 (the discriminator halves it to 4x4)")
     for axis, name in enumerate(("height", "width")):
         if full[axis] % p:
-            fail(f"data_params.full_image_size {name} {full[axis]} is not a multiple of "
-                 f"micro_patch_size={p}; use a multiple such as {max(p, full[axis] // p * p)}")
+            fail(
+                f"data_params.full_image_size {name} {full[axis]} is not a multiple of "
+                f"micro_patch_size={p}; use a multiple such as {max(p, full[axis] // p * p)}"
+            )
         if full[axis] < q:
             fail(f"data_params.full_image_size {name} {full[axis]} is smaller than macro_patch_size={q}")
     want_dim = 3 if d.coordinate_system == "cylindrical" else 2
     if m.spatial_dim != want_dim:
-        fail(f"model_params.spatial_dim={m.spatial_dim} but coordinate_system={d.coordinate_system!r} "
-             f"needs spatial_dim={want_dim}")
+        fail(
+            f"model_params.spatial_dim={m.spatial_dim} but coordinate_system={d.coordinate_system!r} "
+            f"needs spatial_dim={want_dim}"
+        )
     if t.batch_size < 1:
         fail(f"train_params.batch_size={t.batch_size} must be at least 1")
     if t.mixed_precision not in MIXED_PRECISIONS:
@@ -281,10 +296,16 @@ def validate(config: Config, source: str = "config") -> None:
         fail("train_params.train_extrap needs coordinate_system: euclidean (a panorama has no column border)")
     g_blocks = int(math.log2(p)) - 1 + m.g_extra_layers
     blocks = t.extrap_g_blocks
-    if t.train_extrap and (not isinstance(blocks, list) or not blocks or len(set(blocks)) != len(blocks)
-                           or not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b < g_blocks for b in blocks)):
-        fail(f"train_params.extrap_g_blocks={blocks!r} must be a non-empty list of distinct generator block "
-             f"indices in [0, {g_blocks - 1}] (official: [0, 1])")
+    if t.train_extrap and (
+        not isinstance(blocks, list)
+        or not blocks
+        or len(set(blocks)) != len(blocks)
+        or not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b < g_blocks for b in blocks)
+    ):
+        fail(
+            f"train_params.extrap_g_blocks={blocks!r} must be a non-empty list of distinct generator block "
+            f"indices in [0, {g_blocks - 1}] (official: [0, 1])"
+        )
     for key in ("gp_lambda", "coord_loss_w", "code_loss_w"):
         if getattr(l, key) < 0:
             fail(f"loss_params.{key}={getattr(l, key)} must be >= 0")

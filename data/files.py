@@ -23,6 +23,7 @@ Policy for bad input (issue 2, item 4):
   Corruption in the middle of a file passes these checks; the pipeline drops such a file
   at decode time with a logged warning (tf.data `ignore_errors`).
 """
+
 from __future__ import annotations
 
 import collections
@@ -117,8 +118,10 @@ def check_usable(info: ImageInfo, kind: str, target_size) -> None:
             raise BadImage(f"{info.width}x{info.height} is not the 178x218 aligned-CelebA geometry")
         box_h, box_w = info.height * CELEBA_BOX_FRACTION[0], info.width * CELEBA_BOX_FRACTION[1]
         if box_h < th - SIZE_TOLERANCE or box_w < tw - SIZE_TOLERANCE:
-            raise BadImage(f"too small: its CelebA face box is {box_w:.0f}x{box_h:.0f} px, smaller than "
-                           f"the {tw}x{th} training size (use full-resolution img_align_celeba or a smaller --size)")
+            raise BadImage(
+                f"too small: its CelebA face box is {box_w:.0f}x{box_h:.0f} px, smaller than "
+                f"the {tw}x{th} training size (use full-resolution img_align_celeba or a smaller --size)"
+            )
     else:
         if info.height < th or info.width < tw:
             raise BadImage(f"too small: {info.width}x{info.height} is smaller than the {tw}x{th} training size")
@@ -172,9 +175,11 @@ def describe_skips(report: ScanReport, data_dir: str) -> Optional[str]:
     if report.skipped:
         reasons = collections.Counter(reason.split(":")[0].split(" (")[0] for _, reason in report.skipped)
         first_path, first_reason = report.skipped[0]
-        parts.append(f"skipped {len(report.skipped)} of {len(report.skipped) + len(report.paths)} image files ("
-                     + ", ".join(f"{n} {r}" for r, n in reasons.most_common())
-                     + f"; e.g. {os.path.relpath(first_path, data_dir)}: {first_reason})")
+        parts.append(
+            f"skipped {len(report.skipped)} of {len(report.skipped) + len(report.paths)} image files ("
+            + ", ".join(f"{n} {r}" for r, n in reasons.most_common())
+            + f"; e.g. {os.path.relpath(first_path, data_dir)}: {first_reason})"
+        )
     if report.ignored:
         parts.append(f"ignored {report.ignored} non-image file(s)")
     return f"data: {data_dir}: " + "; ".join(parts)
@@ -186,8 +191,10 @@ def _cached_scan(data_dir: str, mtime_ns: int, kind: str, target_size: tuple):
     message = describe_skips(report, data_dir)
     if not report.paths:
         first_path, first_reason = report.skipped[0]
-        raise UserError(f"no usable image in {data_dir}: all {len(report.skipped)} image file(s) rejected, "
-                        f"e.g. {os.path.basename(first_path)}: {first_reason}")
+        raise UserError(
+            f"no usable image in {data_dir}: all {len(report.skipped)} image file(s) rejected, "
+            f"e.g. {os.path.basename(first_path)}: {first_reason}"
+        )
     if message:
         print(message, file=sys.stderr, flush=True)
     return tuple(report.paths), len(report.skipped)

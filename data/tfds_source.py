@@ -11,6 +11,7 @@ buffer seeded from (seed, epoch). Exact resume skips the first records of the re
 batch k of an uninterrupted one. The buffer is a local shuffle, weaker than the full
 permutation of the folder pipeline; use the `celeba` folder dataset where that matters.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,17 +34,23 @@ def _builder(data_dir):
         builder.as_dataset(split=SPLIT)
     except AssertionError:
         where = data_dir or "the default TFDS folder (~/tensorflow_datasets)"
-        raise UserError(f"TFDS celeb_a is not prepared in {where}: prepare it with "
-                        f"`tfds build celeb_a` (or pass --data_dir to the TFDS folder that holds it), "
-                        f"or use --dataset celeba with a folder of img_align_celeba JPEGs") from None
+        raise UserError(
+            f"TFDS celeb_a is not prepared in {where}: prepare it with "
+            f"`tfds build celeb_a` (or pass --data_dir to the TFDS folder that holds it), "
+            f"or use --dataset celeba with a folder of img_align_celeba JPEGs"
+        ) from None
     return builder
 
 
 def _records(builder, data_dir):
     import tensorflow_datasets as tfds
-    ds = builder.as_dataset(split=SPLIT, shuffle_files=False,
-                            decoders={"image": tfds.decode.SkipDecoding()},
-                            read_config=tfds.ReadConfig(interleave_cycle_length=1))
+
+    ds = builder.as_dataset(
+        split=SPLIT,
+        shuffle_files=False,
+        decoders={"image": tfds.decode.SkipDecoding()},
+        read_config=tfds.ReadConfig(interleave_cycle_length=1),
+    )
     return ds.map(lambda example: example["image"])
 
 
@@ -67,6 +74,7 @@ def num_items(config, data_dir) -> int:
 
 def _epoch_seed(seed: int, epoch):
     from data.pipeline import SHUFFLE, stream_seed
+
     return stream_seed(seed, SHUFFLE, epoch)[0]
 
 

@@ -10,6 +10,7 @@ behaviour of PIL's ``Image.resize(..., BILINEAR)`` that the official preprocessi
 ``tf.image.resize(..., antialias=False)`` would alias badly when going from 178x218
 CelebA faces down to 32x32.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -52,9 +53,9 @@ def crop_and_resize(image, box, size):
     out_h, out_w = int(size[0]), int(size[1])
     scale = tf.stack([out_h / h, out_w / w])
     translation = tf.stack([-top * out_h / h, -left * out_w / w])
-    out = tf.raw_ops.ScaleAndTranslate(images=image, size=[out_h, out_w], scale=scale,
-                                       translation=translation, kernel_type="triangle",
-                                       antialias=True)
+    out = tf.raw_ops.ScaleAndTranslate(
+        images=image, size=[out_h, out_w], scale=scale, translation=translation, kernel_type="triangle", antialias=True
+    )
     return out if batched else out[0]
 
 
@@ -70,7 +71,7 @@ def celeba_crop(image, size=None):
     box = celeba_box(height, width)
     if size is None:
         top, left, h, w = [tf.cast(tf.round(v), tf.int32) for v in box]
-        return image[..., top:top + h, left:left + w, :]
+        return image[..., top : top + h, left : left + w, :]
     return crop_and_resize(image, box, size)
 
 
@@ -90,9 +91,11 @@ def decode_rgb(data):
     preprocessing decode with); TensorFlow's default fast IDCT is off by up to ~4 levels.
     Truncated files raise an error here (they are caught earlier by data/files.py).
     """
-    return tf.cond(tf.io.is_jpeg(data),
-                   lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
-                   lambda: tf.io.decode_png(data, channels=3))
+    return tf.cond(
+        tf.io.is_jpeg(data),
+        lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_png(data, channels=3),
+    )
 
 
 def to_unit_range(image_uint8):

@@ -22,7 +22,7 @@ from PIL import Image
 
 from configs.errors import UserError
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 # (left, top, right, bottom) of the CelebA crop in the 178x218 aligned geometry.
 CELEBA_CROP_BOX = (25, 50, 153, 178)
@@ -30,56 +30,55 @@ CELEBA_GEOMETRY = (178, 218)  # (width, height)
 
 
 def list_images(folder, start=0, count=None):
-  """Sorted image paths of ``folder``[start:start + count]; UserError if too few."""
-  folder = pathlib.Path(folder)
-  if not folder.is_dir():
-    raise UserError(f'image folder {folder} does not exist.')
-  paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-  if not paths:
-    raise UserError(f'{folder} contains no images ({", ".join(IMAGE_EXTENSIONS)}).')
-  end = len(paths) if count is None else start + count
-  if start < 0 or end > len(paths) or end <= start:
-    raise UserError(f'{folder} has {len(paths)} images; images {start + 1}..{end} '
-                    'were requested.')
-  return paths[start:end]
+    """Sorted image paths of ``folder``[start:start + count]; UserError if too few."""
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"image folder {folder} does not exist.")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not paths:
+        raise UserError(f"{folder} contains no images ({', '.join(IMAGE_EXTENSIONS)}).")
+    end = len(paths) if count is None else start + count
+    if start < 0 or end > len(paths) or end <= start:
+        raise UserError(f"{folder} has {len(paths)} images; images {start + 1}..{end} were requested.")
+    return paths[start:end]
 
 
 def celeba_crop_box(width, height):
-  """The CelebA crop box scaled from 178x218 to an image of this size."""
-  sx, sy = width / CELEBA_GEOMETRY[0], height / CELEBA_GEOMETRY[1]
-  left, top, right, bottom = CELEBA_CROP_BOX
-  return (left * sx, top * sy, right * sx, bottom * sy)
+    """The CelebA crop box scaled from 178x218 to an image of this size."""
+    sx, sy = width / CELEBA_GEOMETRY[0], height / CELEBA_GEOMETRY[1]
+    left, top, right, bottom = CELEBA_CROP_BOX
+    return (left * sx, top * sy, right * sx, bottom * sy)
 
 
 def load_image(path, size=None, celeba_crop=False):
-  """uint8 [H, W, 3] image; cropped (CelebA) and/or resized to size x size."""
-  try:
-    with Image.open(path) as image:
-      image = image.convert('RGB')
-  except OSError as e:
-    raise UserError(f'cannot read image {path}: {e}') from None
-  if celeba_crop and size is None:
-    raise UserError('--celeba_crop needs --size (the training resolution).')
-  box = None
-  if celeba_crop:
-    # Crop first, as the official code did, so that the resize filter cannot
-    # reach pixels outside the crop. A fractional box (half-resolution files)
-    # is cropped to the smallest covering pixel rectangle and the remaining
-    # fraction is passed to the resize as a box relative to that rectangle.
-    left, top, right, bottom = celeba_crop_box(*image.size)
-    cover = (math.floor(left), math.floor(top), math.ceil(right), math.ceil(bottom))
-    image = image.crop(cover)
-    box = (left - cover[0], top - cover[1], right - cover[0], bottom - cover[1])
-  if size is not None:
-    image = image.resize((size, size), Image.Resampling.BILINEAR, box=box)
-  return np.asarray(image, dtype=np.uint8)
+    """uint8 [H, W, 3] image; cropped (CelebA) and/or resized to size x size."""
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except OSError as e:
+        raise UserError(f"cannot read image {path}: {e}") from None
+    if celeba_crop and size is None:
+        raise UserError("--celeba_crop needs --size (the training resolution).")
+    box = None
+    if celeba_crop:
+        # Crop first, as the official code did, so that the resize filter cannot
+        # reach pixels outside the crop. A fractional box (half-resolution files)
+        # is cropped to the smallest covering pixel rectangle and the remaining
+        # fraction is passed to the resize as a box relative to that rectangle.
+        left, top, right, bottom = celeba_crop_box(*image.size)
+        cover = (math.floor(left), math.floor(top), math.ceil(right), math.ceil(bottom))
+        image = image.crop(cover)
+        box = (left - cover[0], top - cover[1], right - cover[0], bottom - cover[1])
+    if size is not None:
+        image = image.resize((size, size), Image.Resampling.BILINEAR, box=box)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def iterate_batches(paths, batch_size, size=None, celeba_crop=False):
-  """Yields uint8 [B, H, W, 3] batches; the last one may be smaller."""
-  for begin in range(0, len(paths), batch_size):
-    images = [load_image(p, size, celeba_crop) for p in paths[begin:begin + batch_size]]
-    shapes = {im.shape for im in images}
-    if len(shapes) > 1:
-      raise UserError(f'images of different sizes {sorted(shapes)[:3]}: pass --size.')
-    yield np.stack(images)
+    """Yields uint8 [B, H, W, 3] batches; the last one may be smaller."""
+    for begin in range(0, len(paths), batch_size):
+        images = [load_image(p, size, celeba_crop) for p in paths[begin : begin + batch_size]]
+        shapes = {im.shape for im in images}
+        if len(shapes) > 1:
+            raise UserError(f"images of different sizes {sorted(shapes)[:3]}: pass --size.")
+        yield np.stack(images)

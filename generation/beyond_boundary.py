@@ -5,6 +5,7 @@ grid past [-1, 1] (geometry.PatchGeometry.extrapolated_grid_indices). LSUN 256 (
 micro 64) with extra = 1: a 6x6 grid, micro coordinates to ±5/3, a 384x384 image whose
 centre 256x256 is exactly the regular full image.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,10 @@ from geometry import PatchGeometry
 
 def check_beyond(geo: PatchGeometry, extra: int) -> None:
     if geo.cylindrical:
-        raise UserError("beyond-boundary generation extrapolates euclidean coordinates; this model is "
-                        "cylindrical (its columns already wrap: use --mode=panorama)")
+        raise UserError(
+            "beyond-boundary generation extrapolates euclidean coordinates; this model is "
+            "cylindrical (its columns already wrap: use --mode=panorama)"
+        )
     if extra < 1:
         raise UserError(f"--extra={extra} must be at least 1 micro patch")
 
@@ -52,7 +55,7 @@ def mark_boundary(images, box, line: int = 2, color=(255, 0, 0)) -> np.ndarray:
     l0, l1 = max(left - line, 0), min(left + width + line, W)
     color = np.asarray(color, np.uint8)
     out[:, t0:top, l0:l1] = color
-    out[:, top + height:t1, l0:l1] = color
+    out[:, top + height : t1, l0:l1] = color
     out[:, t0:t1, l0:left] = color
-    out[:, t0:t1, left + width:l1] = color
+    out[:, t0:t1, left + width : l1] = color
     return out

@@ -10,6 +10,7 @@ The export directory also holds the run's config.yaml, so generate.py accepts it
 of a log directory (--logdir=EXPORT_DIR). Usage without this project:
     m = tf.saved_model.load(d); m.signatures["full_images"](z=tf.random.uniform([4, 128], -1, 1))["images"]
 """
+
 from __future__ import annotations
 
 import os
@@ -32,19 +33,23 @@ class GeneratorExport(tf.Module):
         self.grid_coords = tf.constant(geometry.full_grid_coords(), tf.float32)  # [R_h * R_w, coord_dim]
         self.z_dim = int(z_dim)
         coord_dim = geometry.coord_dim
-        self.micro_patches = tf.function(self._micro_patches, input_signature=[
-            tf.TensorSpec([None, self.z_dim], tf.float32, name="z"),
-            tf.TensorSpec([None, coord_dim], tf.float32, name="coords")])
-        self.full_images = tf.function(self._full_images, input_signature=[
-            tf.TensorSpec([None, self.z_dim], tf.float32, name="z")])
+        self.micro_patches = tf.function(
+            self._micro_patches,
+            input_signature=[
+                tf.TensorSpec([None, self.z_dim], tf.float32, name="z"),
+                tf.TensorSpec([None, coord_dim], tf.float32, name="coords"),
+            ],
+        )
+        self.full_images = tf.function(
+            self._full_images, input_signature=[tf.TensorSpec([None, self.z_dim], tf.float32, name="z")]
+        )
 
     def _micro_patches(self, z, coords):
         return {"patches": self.generator((z, coords), training=False)}
 
     def _full_images(self, z):
         n = int(self.grid_coords.shape[0])
-        patches = self.generator((repeat_latents(z, n), tile_coords(self.grid_coords, tf.shape(z)[0])),
-                                 training=False)
+        patches = self.generator((repeat_latents(z, n), tile_coords(self.grid_coords, tf.shape(z)[0])), training=False)
         return {"images": self.geometry.merge_full(patches)}
 
 
@@ -58,8 +63,9 @@ def export_generator(generator, config: Config, export_dir) -> str:
     tmp = export_dir.with_name(export_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    tf.saved_model.save(module, str(tmp), signatures={"micro_patches": module.micro_patches,
-                                                     "full_images": module.full_images})
+    tf.saved_model.save(
+        module, str(tmp), signatures={"micro_patches": module.micro_patches, "full_images": module.full_images}
+    )
     (tmp / CONFIG_FILE).write_text(config.to_yaml())
     if export_dir.exists():
         shutil.rmtree(export_dir)

@@ -1,4 +1,5 @@
 """Animated GIFs (pillow) for interpolations."""
+
 from __future__ import annotations
 
 import os
@@ -23,10 +24,10 @@ def save_gif(path, frames, duration_ms: int = 80, boomerang: bool = True, scale:
     mode = "L" if frames.shape[-1] == 1 else "RGB"
     images = [Image.fromarray(f[..., 0] if mode == "L" else f, mode) for f in frames]
     if mode == "RGB":
-        images = [im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-                  for im in images]
+        images = [im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE) for im in images]
     path = str(path)
     tmp = path + ".tmp"
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(duration_ms),
-                   loop=0, disposal=1)
+    images[0].save(
+        tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(duration_ms), loop=0, disposal=1
+    )
     os.replace(tmp, path)

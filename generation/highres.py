@@ -16,6 +16,7 @@ Grid layouts for an R'_h x R'_w grid of micro patches (one latent per image):
   denser than the training grid).
 On a cylindrical model the column axis wraps instead (R'_w / R_w turns).
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,9 @@ class NpyRowWriter:
         self.rows = 0
         self.f = open(self.tmp, "wb")
         np.lib.format.write_array_header_1_0(
-            self.f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False,
-                     "shape": self.shape})
+            self.f,
+            {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": self.shape},
+        )
 
     def write(self, band: np.ndarray) -> None:
         assert band.dtype == np.uint8 and band.shape[1:] == self.shape[1:], (band.dtype, band.shape, self.shape)
@@ -76,8 +78,9 @@ class PngRowWriter:
         self._chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0))
 
     def _chunk(self, kind: bytes, data: bytes) -> None:
-        self.f.write(struct.pack(">I", len(data)) + kind + data
-                     + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        self.f.write(
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     def write(self, band: np.ndarray) -> None:
         assert band.dtype == np.uint8 and band.shape[1:] == self.shape[1:], (band.dtype, band.shape, self.shape)
@@ -107,8 +110,7 @@ def grid_axis_values(geo: PatchGeometry, axis: int, count: int, layout: str) -> 
         return np.asarray(geo.micro_coord_1d(np.mod(np.arange(count), R).astype(np.float32), 1), np.float32)
     if layout == "extrapolate":
         start = -(count - R) / 2.0
-        return np.asarray(geo.micro_coord_1d(np.arange(count, dtype=np.float32) + np.float32(start), axis),
-                          np.float32)
+        return np.asarray(geo.micro_coord_1d(np.arange(count, dtype=np.float32) + np.float32(start), axis), np.float32)
     if layout == "stretch":
         return np.linspace(-1.0, 1.0, count).astype(np.float32) if count > 1 else np.zeros([1], np.float32)
     raise UserError(f"--layout={layout!r} must be one of {list(LAYOUTS)}")
@@ -130,8 +132,16 @@ def parse_grid(text, geo: PatchGeometry) -> tuple:
 
 
 # ------------------------------------------------------------------------- generation
-def stream_image(generator, geo: PatchGeometry, z, grid: tuple, writers, layout: str = "extrapolate",
-                 patch_batch: int = 64, progress=None) -> tuple:
+def stream_image(
+    generator,
+    geo: PatchGeometry,
+    z,
+    grid: tuple,
+    writers,
+    layout: str = "extrapolate",
+    patch_batch: int = 64,
+    progress=None,
+) -> tuple:
     """Generate one image of grid[0] x grid[1] micro patches for latent z [z_dim] into `writers`.
 
     Patches run `patch_batch` at a time (the last batch is padded to the same size, so the
@@ -157,7 +167,7 @@ def stream_image(generator, geo: PatchGeometry, z, grid: tuple, writers, layout:
             if band is None:
                 band = np.empty((p_h, cols * p_w, patches.shape[-1]), np.uint8)
             c = c_idx[i]
-            band[:, c * p_w:(c + 1) * p_w] = patches[i]
+            band[:, c * p_w : (c + 1) * p_w] = patches[i]
             filled += 1
             if filled == cols:
                 for w in writers:
@@ -168,8 +178,17 @@ def stream_image(generator, geo: PatchGeometry, z, grid: tuple, writers, layout:
     return rows * p_h, cols * p_w, band.shape[-1]
 
 
-def generate_highres(generator, geo: PatchGeometry, z, grid: tuple, out_prefix, formats=("npy", "png"),
-                     layout: str = "extrapolate", patch_batch: int = 64, progress=None) -> list:
+def generate_highres(
+    generator,
+    geo: PatchGeometry,
+    z,
+    grid: tuple,
+    out_prefix,
+    formats=("npy", "png"),
+    layout: str = "extrapolate",
+    patch_batch: int = 64,
+    progress=None,
+) -> list:
     """Stream one image per latent in z [B, z_dim] to <out_prefix>_<i>.<fmt>; returns the paths."""
     z = np.asarray(z, np.float32)
     unknown = set(formats) - {"npy", "png"}

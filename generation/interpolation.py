@@ -4,6 +4,7 @@ spatial-coordinate interpolation with a fixed z (paper Fig. 5).
 The generator is any callable with the Generator protocol ``g((z, coords), training=False)``
 (e.g. `LoadedGenerator.patches`).
 """
+
 from __future__ import annotations
 
 import numpy as np

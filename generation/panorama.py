@@ -6,6 +6,7 @@ angle as θ = -1 (index 0). Indices are wrapped modulo R_w *before* computing co
 so a panorama of more than one turn repeats exactly (cos/sin of ±π differ by one float32
 ulp, which would otherwise make the repeated patch differ in the last bits).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,8 +20,10 @@ from geometry import PatchGeometry
 
 def check_panorama(geo: PatchGeometry) -> None:
     if not geo.cylindrical:
-        raise UserError("panorama mode needs a model trained with data_params.coordinate_system: cylindrical "
-                        "(e.g. configs/MP3D_256x768_N2M2S128.yaml); this model is euclidean")
+        raise UserError(
+            "panorama mode needs a model trained with data_params.coordinate_system: cylindrical "
+            "(e.g. configs/MP3D_256x768_N2M2S128.yaml); this model is euclidean"
+        )
 
 
 def panorama_indices(geo: PatchGeometry, turns: float = 1.0, start_col: int = 0):
@@ -49,9 +52,11 @@ class SeamReport:
     ratio: float  # seam / patch_boundaries: about 1 when the seam is as continuous as any patch border
 
     def __str__(self):
-        return (f"seam |last-first column| {self.seam:.4f}; inside the image: neighbouring columns "
-                f"{self.interior:.4f}, micro-patch borders {self.patch_boundaries:.4f}; "
-                f"seam / patch borders = {self.ratio:.2f}")
+        return (
+            f"seam |last-first column| {self.seam:.4f}; inside the image: neighbouring columns "
+            f"{self.interior:.4f}, micro-patch borders {self.patch_boundaries:.4f}; "
+            f"seam / patch borders = {self.ratio:.2f}"
+        )
 
 
 def seam_report(images, micro_width: int) -> SeamReport:

@@ -19,6 +19,7 @@ network runs with training=False (heads' batch norms use their moving averages).
 macro patch and the generated macro patch at the predicted position, against the same error
 for a random z (z ~ U[-1, 1], the prior) at the same position.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,9 +46,12 @@ class PatchGuidedModels:
 def restore_patch_guided(config: Config, checkpoint_path: str, generator=None) -> PatchGuidedModels:
     """D, the spatial head and Q (and G unless given) restored from a training checkpoint."""
     from models.build import build_models
+
     if config.loss_params.code_loss_w <= 0:
-        raise UserError("patch-guided generation needs a model whose content head Q was trained "
-                        "(loss_params.code_loss_w > 0, e.g. configs/CelebA_128x128_N2M2S64_PatchGuidedGeneration.yaml)")
+        raise UserError(
+            "patch-guided generation needs a model whose content head Q was trained "
+            "(loss_params.code_loss_w > 0, e.g. configs/CelebA_128x128_N2M2S64_PatchGuidedGeneration.yaml)"
+        )
     d = config.data_params
     models = build_models(config.model_params, d.micro_patch_size[0], d.macro_patch_size[0], d.c_dim)
     parts = {k: models[k] for k in ("discriminator", "spatial_head", "content_head")}
@@ -59,8 +63,14 @@ def restore_patch_guided(config: Config, checkpoint_path: str, generator=None) -
     except (tf.errors.OpError, AssertionError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot restore D, the spatial head and Q from {checkpoint_path}: {first[:300]}") from None
-    return PatchGuidedModels(config, PatchGeometry.from_config(config), generator or models["generator"],
-                             models["discriminator"], models["spatial_head"], models["content_head"])
+    return PatchGuidedModels(
+        config,
+        PatchGeometry.from_config(config),
+        generator or models["generator"],
+        models["discriminator"],
+        models["spatial_head"],
+        models["content_head"],
+    )
 
 
 def offsets_from_coords(geo: PatchGeometry, coords) -> np.ndarray:
@@ -168,8 +178,9 @@ def draw_box(images_uint8, offsets, size, color=(255, 0, 0)) -> np.ndarray:
     return out
 
 
-def figure(models: PatchGuidedModels, patches, result: dict, real_images=None, true_offsets=None,
-           scale: int = 4, pad: int = 2) -> np.ndarray:
+def figure(
+    models: PatchGuidedModels, patches, result: dict, real_images=None, true_offsets=None, scale: int = 4, pad: int = 2
+) -> np.ndarray:
     """One row per input: [input patch | generated image with the predicted box | generated image
     (| real image with the true box)], as a uint8 image magnified `scale` times (nearest)."""
     geo = models.geometry
@@ -179,7 +190,7 @@ def figure(models: PatchGuidedModels, patches, result: dict, real_images=None, t
     c = gen.shape[-1] if gen.shape[-1] == 3 else 3
     inp = np.full((len(gen), H, W, c), 255, np.uint8)  # the input patch, centred on white
     top, left = (H - q_h) // 2, (W - q_w) // 2
-    inp[:, top:top + q_h, left:left + q_w] = np.broadcast_to(to_uint8(patches), (len(gen), q_h, q_w, c))
+    inp[:, top : top + q_h, left : left + q_w] = np.broadcast_to(to_uint8(patches), (len(gen), q_h, q_w, c))
     columns = [inp, draw_box(gen, result["offsets"], geo.macro_size), draw_box(gen, [], geo.macro_size)]
     if real_images is not None:
         columns.append(draw_box(to_uint8(real_images), true_offsets, geo.macro_size, color=(0, 200, 0)))
@@ -187,22 +198,33 @@ def figure(models: PatchGuidedModels, patches, result: dict, real_images=None, t
     canvas = np.full((n * (H + pad) + pad, k * (W + pad) + pad, 3), 255, np.uint8)
     for i in range(n):
         for j, col in enumerate(columns):
-            canvas[pad + i * (H + pad):pad + i * (H + pad) + H, pad + j * (W + pad):pad + j * (W + pad) + W] = \
+            canvas[pad + i * (H + pad) : pad + i * (H + pad) + H, pad + j * (W + pad) : pad + j * (W + pad) + W] = (
                 col[i] if col.shape[-1] == 3 else np.repeat(col[i], 3, -1)
+            )
     return np.repeat(np.repeat(canvas, scale, 0), scale, 1)
 
 
 def format_errors(m: dict) -> str:
-    return (f"{m['num_patches']} real macro patches ({m['num_images']} images x every macro position):\n"
-            f"  generated patch at the predicted position vs input, G(Q estimate): L1 {m['l1_q']:.4f}  "
-            f"MSE {m['mse_q']:.4f}\n"
-            f"  same position, G(random z):                                    L1 {m['l1_random']:.4f}  "
-            f"MSE {m['mse_random']:.4f}\n"
-            f"  at the true position: G(Q estimate) L1 {m['l1_q_true_pos']:.4f}, G(random z) L1 "
-            f"{m['l1_random_true_pos']:.4f}\n"
-            f"  position accuracy {m['position_accuracy']:.3f}, mean |c_pred - c_true| {m['coord_l1']:.4f}")
+    return (
+        f"{m['num_patches']} real macro patches ({m['num_images']} images x every macro position):\n"
+        f"  generated patch at the predicted position vs input, G(Q estimate): L1 {m['l1_q']:.4f}  "
+        f"MSE {m['mse_q']:.4f}\n"
+        f"  same position, G(random z):                                    L1 {m['l1_random']:.4f}  "
+        f"MSE {m['mse_random']:.4f}\n"
+        f"  at the true position: G(Q estimate) L1 {m['l1_q_true_pos']:.4f}, G(random z) L1 "
+        f"{m['l1_random_true_pos']:.4f}\n"
+        f"  position accuracy {m['position_accuracy']:.3f}, mean |c_pred - c_true| {m['coord_l1']:.4f}"
+    )
 
 
-
-__all__ = ["PatchGuidedModels", "restore_patch_guided", "offsets_from_coords", "estimate",
-           "patch_guided_generate", "reconstruction_errors", "draw_box", "figure", "format_errors"]
+__all__ = [
+    "PatchGuidedModels",
+    "restore_patch_guided",
+    "offsets_from_coords",
+    "estimate",
+    "patch_guided_generate",
+    "reconstruction_errors",
+    "draw_box",
+    "figure",
+    "format_errors",
+]

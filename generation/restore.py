@@ -10,6 +10,7 @@ of (z, c) alone: patches can be produced in any order and batch split and still 
 An export directory (generation/export.py) works in place of a log directory: it holds
 ``saved_model.pb`` and the run's ``config.yaml``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,8 +51,10 @@ class PatchFunction:
 
 def compile_patch_function(generator) -> PatchFunction:
     """Wrap a Keras Generator in one tf.function with a [None]-batch signature (no retracing)."""
-    spec = (tf.TensorSpec([None, generator.z_dim], tf.float32, name="z"),
-            tf.TensorSpec([None, generator.coord_dim], tf.float32, name="coords"))
+    spec = (
+        tf.TensorSpec([None, generator.z_dim], tf.float32, name="z"),
+        tf.TensorSpec([None, generator.coord_dim], tf.float32, name="coords"),
+    )
 
     @tf.function(input_signature=spec)
     def patches(z, coords):
@@ -69,6 +72,7 @@ class LoadedGenerator:
     ``source``: the checkpoint path or export directory it came from; ``step``: the
     training step of the checkpoint (None when unknown).
     """
+
     config: Config
     generator: object
     geometry: PatchGeometry
@@ -89,8 +93,10 @@ def read_run_config(directory: pathlib.Path) -> Config:
     """The config.yaml of a training log directory or export directory (one-line UserError if absent or bad)."""
     path = directory / CONFIG_FILE
     if not path.is_file():
-        raise UserError(f"{directory} has no {CONFIG_FILE}: pass the --logdir of a training run "
-                        f"(or an export directory made by generate.py --mode=export)")
+        raise UserError(
+            f"{directory} has no {CONFIG_FILE}: pass the --logdir of a training run "
+            f"(or an export directory made by generate.py --mode=export)"
+        )
     try:
         return load_config(path)
     except ConfigError as e:
@@ -107,8 +113,9 @@ def resolve_checkpoint(logdir, checkpoint=None) -> str:
     if checkpoint is None or str(checkpoint) == "":
         path = tf.train.latest_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
         if not path:
-            raise UserError(f"no checkpoint in {ckpt_dir}: train first (python main.py --logdir {logdir}) "
-                            f"or pass --checkpoint")
+            raise UserError(
+                f"no checkpoint in {ckpt_dir}: train first (python main.py --logdir {logdir}) or pass --checkpoint"
+            )
         return path
     text = str(checkpoint)
     candidates = [text, str(ckpt_dir / text)]
@@ -117,17 +124,24 @@ def resolve_checkpoint(logdir, checkpoint=None) -> str:
     for cand in candidates:
         if tf.io.gfile.exists(cand + ".index"):
             return cand
-    available = sorted(p.name[:-len(".index")] for p in ckpt_dir.glob("*.index")) if ckpt_dir.is_dir() else []
+    available = sorted(p.name[: -len(".index")] for p in ckpt_dir.glob("*.index")) if ckpt_dir.is_dir() else []
     raise UserError(f"checkpoint {text!r} not found in {ckpt_dir}; available: {available or 'none'}")
 
 
 def build_generator(config: Config):
     """The Generator of `config`, variables created (same construction as models.build)."""
     from models.generator import Generator
+
     d, m = config.data_params, config.model_params
-    generator = Generator(micro_size=d.micro_patch_size[0], z_dim=m.z_dim, coord_dim=m.spatial_dim,
-                          ngf_base=m.ngf_base, g_extra_layers=m.g_extra_layers, c_dim=d.c_dim,
-                          name="generator")
+    generator = Generator(
+        micro_size=d.micro_patch_size[0],
+        z_dim=m.z_dim,
+        coord_dim=m.spatial_dim,
+        ngf_base=m.ngf_base,
+        g_extra_layers=m.g_extra_layers,
+        c_dim=d.c_dim,
+        name="generator",
+    )
     generator((tf.zeros([1, m.z_dim]), tf.zeros([1, m.spatial_dim])), training=False)
     return generator
 
@@ -143,6 +157,7 @@ def load_generator(logdir, checkpoint=None) -> LoadedGenerator:
         if checkpoint is not None:
             raise UserError(f"{logdir} is an exported SavedModel; --checkpoint applies to log directories only")
         from generation.export import load_exported
+
         fn = load_exported(logdir)
         pf = PatchFunction(fn, config.model_params.z_dim, config.model_params.spatial_dim)
         return LoadedGenerator(config, pf, geometry, pf, str(logdir), None)
@@ -163,6 +178,7 @@ def restore_generator(config: Config, path: str):
     values and are reported with one warning.
     """
     from training.state import make_optimizers
+
     generator = build_generator(config)
     optimizer = make_optimizers(config)["g"]
     optimizer.build(generator.trainable_variables)
@@ -175,9 +191,12 @@ def restore_generator(config: Config, path: str):
         raise UserError(f"cannot restore the generator from {path}: {first[:300]}") from None
     missing = _unrestored(status, generator)
     if missing:
-        print(f"warning: {path} does not hold {len(missing)} of the generator's {len(generator.variables)} "
-              f"variables (e.g. {missing[0]}); they keep their initial values (see generation/restore.py)",
-              file=sys.stderr, flush=True)
+        print(
+            f"warning: {path} does not hold {len(missing)} of the generator's {len(generator.variables)} "
+            f"variables (e.g. {missing[0]}); they keep their initial values (see generation/restore.py)",
+            file=sys.stderr,
+            flush=True,
+        )
     return generator, int(step.numpy())
 
 
@@ -214,8 +233,10 @@ def make_full_image_sampler(loaded: LoadedGenerator, batch_size: int = 64):
 
     def sample_fn(num: int, seed: int) -> np.ndarray:
         z = sample_latents(int(num), loaded.z_dim, int(seed))
-        out = [generate_grid(loaded.patches, geo, z[i:i + batch_size], idx, rows, cols).numpy()
-               for i in range(0, int(num), batch_size)]
+        out = [
+            generate_grid(loaded.patches, geo, z[i : i + batch_size], idx, rows, cols).numpy()
+            for i in range(0, int(num), batch_size)
+        ]
         if not out:
             h, w = geo.full_size
             return np.zeros([0, h, w, loaded.config.data_params.c_dim], np.float32)
@@ -227,6 +248,15 @@ def make_full_image_sampler(loaded: LoadedGenerator, batch_size: int = 64):
 # The name the issue's brief uses; same function.
 sample_full_images_fn = full_image_sampler
 
-__all__ = ["LoadedGenerator", "PatchFunction", "compile_patch_function", "load_generator",
-           "full_image_sampler", "sample_full_images_fn", "make_full_image_sampler",
-           "resolve_checkpoint", "build_generator", "is_saved_model"]
+__all__ = [
+    "LoadedGenerator",
+    "PatchFunction",
+    "compile_patch_function",
+    "load_generator",
+    "full_image_sampler",
+    "sample_full_images_fn",
+    "make_full_image_sampler",
+    "resolve_checkpoint",
+    "build_generator",
+    "is_saved_model",
+]

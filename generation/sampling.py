@@ -3,6 +3,7 @@
 Inference-mode normalisation (moving averages) makes every micro patch a function of
 (z, c) alone, so patches can be produced in any order or batch split and still tile.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,13 @@ def generate_full_images(generator, geo: PatchGeometry, z, batch_size: int | Non
     idx = geo.grid_indices()
     if batch_size is None or batch_size >= z.shape[0]:
         return generate_grid(generator, geo, z, idx, rows, cols)
-    return tf.concat([generate_grid(generator, geo, z[i:i + batch_size], idx, rows, cols)
-                      for i in range(0, z.shape[0], batch_size)], 0)
+    return tf.concat(
+        [
+            generate_grid(generator, geo, z[i : i + batch_size], idx, rows, cols)
+            for i in range(0, z.shape[0], batch_size)
+        ],
+        0,
+    )
 
 
 def to_uint8(images) -> np.ndarray:
@@ -51,13 +57,14 @@ def image_grid(images, cols: int | None = None, pad: int = 2) -> np.ndarray:
     grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
     for i in range(n):
         r, k = divmod(i, cols)
-        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = images[i]
+        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = images[i]
     return grid
 
 
 def save_png(path, image: np.ndarray) -> None:
     """Write a uint8 [H, W, C] image atomically (write-then-rename)."""
     import os
+
     path = str(path)
     tmp = path + ".tmp"
     tf.io.write_file(tmp, tf.io.encode_png(image))

@@ -9,6 +9,7 @@ fade, not a paper metric.
 
 `shift_patch_tones` makes seams on purpose (bench/critic_seams.py asks whether D sees them).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Optional TensorBoard image summaries of what generate.py writes (--tb_logdir)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ the cost is proportional to the region's area, not the full image's. Inference-m
 normalisation makes each patch a function of (z, c) only, so the result equals the same
 crop of the full image (tests/test_generation_modes.py).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,13 +42,17 @@ def viewport_indices(geo: PatchGeometry, top: int, left: int, height: int, width
         raise UserError(f"viewport {height}x{width} is empty; height and width must be positive")
     for name, value, p in (("top", top, p_h), ("left", left, p_w), ("height", height, p_h), ("width", width, p_w)):
         if value % p:
-            raise UserError(f"viewport {name}={value} is not a multiple of the micro patch size {p}; "
-                            f"use {value // p * p} or {(value // p + 1) * p}")
+            raise UserError(
+                f"viewport {name}={value} is not a multiple of the micro patch size {p}; "
+                f"use {value // p * p} or {(value // p + 1) * p}"
+            )
     if top < 0 or top + height > H:
         raise UserError(f"viewport rows {top}..{top + height} leave the image (height {H})")
     if not geo.cylindrical and (left < 0 or left + width > W):
-        raise UserError(f"viewport columns {left}..{left + width} leave the image (width {W}); "
-                        f"use --mode=beyond to generate outside it")
+        raise UserError(
+            f"viewport columns {left}..{left + width} leave the image (width {W}); "
+            f"use --mode=beyond to generate outside it"
+        )
     if geo.cylindrical and width > W:
         raise UserError(f"viewport width {width} is more than the panorama's 360° ({W}); use --mode=panorama --turns")
     idx = geo.viewport_indices(top, left, height, width)

@@ -23,6 +23,7 @@ Conventions
   sample-major across a batch: patch b * n + k is micro patch k of sample b. Merging is
   plain concatenation (the paper's T(m→M)); no blending.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,13 +54,16 @@ class PatchGeometry:
         for name in ("full_size", "macro_size", "micro_size"):
             object.__setattr__(self, name, _pair(getattr(self, name)))
         if self.coordinate_system not in (EUCLIDEAN, CYLINDRICAL):
-            raise ValueError(f"coordinate_system must be {EUCLIDEAN!r} or {CYLINDRICAL!r}, "
-                             f"got {self.coordinate_system!r}")
+            raise ValueError(
+                f"coordinate_system must be {EUCLIDEAN!r} or {CYLINDRICAL!r}, got {self.coordinate_system!r}"
+            )
         for axis in (0, 1):
             full, macro, micro = self.full_size[axis], self.macro_size[axis], self.micro_size[axis]
             if full % micro or macro % micro or macro > full:
-                raise ValueError(f"impossible patch geometry on axis {axis}: full {full}, macro {macro}, "
-                                 f"micro {micro} (full and macro must be multiples of micro, macro <= full)")
+                raise ValueError(
+                    f"impossible patch geometry on axis {axis}: full {full}, macro {macro}, "
+                    f"micro {micro} (full and macro must be multiples of micro, macro <= full)"
+                )
 
     @classmethod
     def from_config(cls, config) -> "PatchGeometry":
@@ -135,8 +139,7 @@ class PatchGeometry:
     def micro_coords_for_indices(self, micro_idx):
         """[..., 2] micro indices (row, col) -> [..., coord_dim] micro coordinates c_m (G's condition)."""
         micro_idx = tf.cast(micro_idx, tf.float32)
-        return self.network_coords(self.micro_coord_1d(micro_idx[..., 0], 0),
-                                   self.micro_coord_1d(micro_idx[..., 1], 1))
+        return self.network_coords(self.micro_coord_1d(micro_idx[..., 0], 0), self.micro_coord_1d(micro_idx[..., 1], 1))
 
     def micro_coords_in_macro(self, offsets):
         """[B, 2] pixel offsets -> [B, n, coord_dim] micro coordinates of each macro patch."""
@@ -178,8 +181,7 @@ class PatchGeometry:
         the generator produces whole micro patches and nothing else is computed.
         """
         p_h, p_w = self.micro_size
-        for name, value, p in (("top", top, p_h), ("left", left, p_w), ("height", height, p_h),
-                               ("width", width, p_w)):
+        for name, value, p in (("top", top, p_h), ("left", left, p_w), ("height", height, p_h), ("width", width, p_w)):
             if value % p:
                 raise ValueError(f"viewport {name}={value} is not a multiple of the micro size {p}")
         if height < 1 or width < 1:
@@ -200,8 +202,10 @@ class PatchGeometry:
         if continuous:
             if extra:
                 raise ValueError("continuous sampling does not support extrapolation")
-            high = [self.full_size[0] - self.macro_size[0] + 1,
-                    self.full_size[1] if self.cylindrical else self.full_size[1] - self.macro_size[1] + 1]
+            high = [
+                self.full_size[0] - self.macro_size[0] + 1,
+                self.full_size[1] if self.cylindrical else self.full_size[1] - self.macro_size[1] + 1,
+            ]
             return _uniform_int_pair(batch_size, seed, high)
         n_rows, n_cols = self.num_macro_positions
         if self.cylindrical and extra:
@@ -284,12 +288,16 @@ def tile_coords(coords, batch_size):
 def _uniform_int_pair(batch_size: int, seed, high):
     """[B, 2] int32, column a uniform on [0, high[a]); one independent stateless stream per axis."""
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
-    return tf.stack([tf.random.stateless_uniform([batch_size], seeds[a], minval=0, maxval=int(high[a]),
-                                                 dtype=tf.int32) for a in (0, 1)], axis=1)
+    return tf.stack(
+        [
+            tf.random.stateless_uniform([batch_size], seeds[a], minval=0, maxval=int(high[a]), dtype=tf.int32)
+            for a in (0, 1)
+        ],
+        axis=1,
+    )
 
 
 def _assert_shape(tensor, expected: Sequence, name: str):
     got = tensor.shape.as_list()
-    if len(got) != len(expected) or any(e is not None and g is not None and e != g
-                                        for e, g in zip(expected, got)):
+    if len(got) != len(expected) or any(e is not None and g is not None and e != g for e, g in zip(expected, got)):
         raise ValueError(f"{name}: expected shape {expected}, got {got}")

@@ -8,18 +8,22 @@ mutual-information term).  Official reference: trainer.py ``_compose_losses``:
 coordinate dims) and ``code_loss_w * tf.losses.absolute_difference`` (mean over
 batch and z dims).  Both return dict(loss=..., <unweighted part>=...).
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
 
 
 def _check_pair(pred, target, what):
-    if len(pred.shape) != 2 or len(target.shape) != 2 or (
-        pred.shape[1] is not None and target.shape[1] is not None and pred.shape[1] != target.shape[1]
+    if (
+        len(pred.shape) != 2
+        or len(target.shape) != 2
+        or (pred.shape[1] is not None and target.shape[1] is not None and pred.shape[1] != target.shape[1])
     ):
         raise ValueError(
             f"{what}: expected prediction and target of the same shape [B, D] "
-            f"vs got {list(pred.shape)} and {list(target.shape)}")
+            f"vs got {list(pred.shape)} and {list(target.shape)}"
+        )
 
 
 def spatial_consistency_loss(pred, target, coord_loss_w) -> dict:

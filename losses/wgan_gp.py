@@ -9,6 +9,7 @@ Defects of the official penalty not copied (DESIGN section 8): its slopes were
 channel) and its interpolation weight was drawn per element.  Here epsilon is one
 U[0, 1] draw per sample and the norm runs over all non-batch axes.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -66,8 +67,7 @@ def gradient_penalty(critic_fn, real, fake, gp_lambda, epsilon=None) -> dict:
         epsilon = tf.convert_to_tensor(epsilon, dtype=real.dtype)
         _check(epsilon, rank, "epsilon")
         if any(int(d) != 1 for d in epsilon.shape[1:]):
-            raise ValueError(
-                f"epsilon: expected shape [B{', 1' * (rank - 1)}] vs got {list(epsilon.shape)}")
+            raise ValueError(f"epsilon: expected shape [B{', 1' * (rank - 1)}] vs got {list(epsilon.shape)}")
     x_hat = epsilon * real + (1.0 - epsilon) * fake
     with tf.GradientTape() as inner:
         inner.watch(x_hat)

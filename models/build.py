@@ -4,6 +4,7 @@
 ``training=False`` so that all variables exist (e.g. before a checkpoint
 restore); inference calls never change state (SN u, moving statistics).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,17 +21,23 @@ def build_models(model_params, micro_size: int, macro_size: int, c_dim: int = 3)
     d_extra_layers, ngf_base, ndf_base, aux_dim (names of the official YAML).
     """
     if macro_size % micro_size != 0 or macro_size < micro_size:
-        raise ValueError(
-            f"macro patch size {macro_size} must be a multiple of micro patch size {micro_size}"
-        )
+        raise ValueError(f"macro patch size {macro_size} must be a multiple of micro patch size {micro_size}")
     p = model_params
     generator = Generator(
-        micro_size=micro_size, z_dim=p.z_dim, coord_dim=p.spatial_dim, ngf_base=p.ngf_base,
-        g_extra_layers=p.g_extra_layers, c_dim=c_dim, name="generator",
+        micro_size=micro_size,
+        z_dim=p.z_dim,
+        coord_dim=p.spatial_dim,
+        ngf_base=p.ngf_base,
+        g_extra_layers=p.g_extra_layers,
+        c_dim=c_dim,
+        name="generator",
     )
     discriminator = Discriminator(
-        macro_size=macro_size, coord_dim=p.spatial_dim, ndf_base=p.ndf_base,
-        d_extra_layers=p.d_extra_layers, name="discriminator",
+        macro_size=macro_size,
+        coord_dim=p.spatial_dim,
+        ndf_base=p.ndf_base,
+        d_extra_layers=p.d_extra_layers,
+        name="discriminator",
     )
     spatial_head = SpatialHead(coord_dim=p.spatial_dim, aux_dim=p.aux_dim, name="spatial_head")
     content_head = ContentHead(z_dim=p.z_dim, aux_dim=p.aux_dim, name="content_head")
@@ -42,8 +49,7 @@ def build_models(model_params, micro_size: int, macro_size: int, c_dim: int = 3)
     _, h = discriminator((tf.zeros([b, macro_size, macro_size, c_dim]), c), training=False)
     spatial_head(h, training=False)
     content_head(h, training=False)
-    return dict(generator=generator, discriminator=discriminator,
-                spatial_head=spatial_head, content_head=content_head)
+    return dict(generator=generator, discriminator=discriminator, spatial_head=spatial_head, content_head=content_head)
 
 
 def count_params(model, trainable_only: bool = True) -> int:

@@ -42,6 +42,7 @@ in tests/test_param_counts.py:
 - D macro 128 (LSUN_256x256_N2M2S128):  9,920,897
 - spatial head (coord_dim 2): 66,178;  content head Q (z_dim 128): 82,432
 """
+
 from __future__ import annotations
 
 import math
@@ -49,8 +50,7 @@ import math
 import keras
 import tensorflow as tf
 
-from models.layers import (BatchNorm, SpectralNormConv2D, SpectralNormDense, assert_shape,
-                           track_in_checkpoints)
+from models.layers import BatchNorm, SpectralNormConv2D, SpectralNormDense, assert_shape, track_in_checkpoints
 
 VALID_MACRO_SIZES = (8, 16, 32, 64, 128, 256, 512)
 
@@ -58,9 +58,7 @@ VALID_MACRO_SIZES = (8, 16, 32, 64, 128, 256, 512)
 def discriminator_channel_plan(macro_size: int, d_extra_layers: int = 0) -> list[tuple[int, bool, bool]]:
     """[(ndf multiplier, downsamples?, is_head?)] per block, official rule (e92e624)."""
     if macro_size not in VALID_MACRO_SIZES:
-        raise ValueError(
-            f"macro patch size {macro_size} is not supported; use one of {VALID_MACRO_SIZES}"
-        )
+        raise ValueError(f"macro patch size {macro_size} is not supported; use one of {VALID_MACRO_SIZES}")
     extra = int(d_extra_layers)
     total = int(math.log2(macro_size)) - 1 + extra
     basic = [2, 4, 8, 8]
@@ -121,8 +119,7 @@ class Discriminator(keras.Model):
     ``training``) controls the SN u updates.
     """
 
-    def __init__(self, macro_size: int, coord_dim: int = 2, ndf_base: int = 64,
-                 d_extra_layers: int = 0, **kwargs):
+    def __init__(self, macro_size: int, coord_dim: int = 2, ndf_base: int = 64, d_extra_layers: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.macro_size = int(macro_size)
         self.coord_dim = int(coord_dim)
@@ -165,8 +162,12 @@ class Discriminator(keras.Model):
         return logits, h  # float32 (losses and the gradient penalty's norm stay float32)
 
     def get_config(self):
-        return dict(macro_size=self.macro_size, coord_dim=self.coord_dim,
-                    ndf_base=self.ndf_base, d_extra_layers=self.d_extra_layers)
+        return dict(
+            macro_size=self.macro_size,
+            coord_dim=self.coord_dim,
+            ndf_base=self.ndf_base,
+            d_extra_layers=self.d_extra_layers,
+        )
 
 
 class _AuxHead(keras.Model):

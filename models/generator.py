@@ -35,6 +35,7 @@ the official network, derived in tests/test_param_counts.py:
 - micro 32 (CelebA_128x128_N2M2S64): 11,392,515
 - micro 64 (LSUN_256x256_N2M2S128):  11,504,067
 """
+
 from __future__ import annotations
 
 import math
@@ -59,9 +60,7 @@ _INIT_NGF_MULT = 16
 def generator_channel_plan(micro_size: int, g_extra_layers: int = 0) -> list[tuple[int, bool]]:
     """[(ngf multiplier, upsamples?)] per residual block, as the official rule."""
     if micro_size not in VALID_MICRO_SIZES:
-        raise ValueError(
-            f"micro patch size {micro_size} is not supported; use one of {VALID_MICRO_SIZES}"
-        )
+        raise ValueError(f"micro patch size {micro_size} is not supported; use one of {VALID_MICRO_SIZES}")
     num_resize = int(math.log2(micro_size)) - 1
     total = num_resize + int(g_extra_layers)
     basic = [8, 4, 2]
@@ -119,8 +118,16 @@ class Generator(keras.Model):
     G's state updates only in G's step (``training=True, update_state=False``).
     """
 
-    def __init__(self, micro_size: int, z_dim: int = 128, coord_dim: int = 2,
-                 ngf_base: int = 64, g_extra_layers: int = 0, c_dim: int = 3, **kwargs):
+    def __init__(
+        self,
+        micro_size: int,
+        z_dim: int = 128,
+        coord_dim: int = 2,
+        ngf_base: int = 64,
+        g_extra_layers: int = 0,
+        c_dim: int = 3,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.micro_size = int(micro_size)
         self.z_dim = int(z_dim)
@@ -132,8 +139,7 @@ class Generator(keras.Model):
         self.init_ch = self.ngf_base * _INIT_NGF_MULT
         self.fc = SpectralNormDense(_INIT_SPATIAL * _INIT_SPATIAL * self.init_ch, name="z_fc")
         self.blocks = [
-            GeneratorBlock(self.ngf_base * mult, up, name=f"resblock_{i}")
-            for i, (mult, up) in enumerate(self.plan)
+            GeneratorBlock(self.ngf_base * mult, up, name=f"resblock_{i}") for i, (mult, up) in enumerate(self.plan)
         ]
         track_in_checkpoints(self, self.blocks, "block_")
         self.bn_last = BatchNorm(momentum=0.9, epsilon=1e-5, name="last_bn")
@@ -167,5 +173,11 @@ class Generator(keras.Model):
         return h
 
     def get_config(self):
-        return dict(micro_size=self.micro_size, z_dim=self.z_dim, coord_dim=self.coord_dim,
-                    ngf_base=self.ngf_base, g_extra_layers=self.g_extra_layers, c_dim=self.c_dim)
+        return dict(
+            micro_size=self.micro_size,
+            z_dim=self.z_dim,
+            coord_dim=self.coord_dim,
+            ngf_base=self.ngf_base,
+            g_extra_layers=self.g_extra_layers,
+            c_dim=self.c_dim,
+        )

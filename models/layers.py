@@ -55,6 +55,7 @@ no-op.
 
 ``training`` and ``update_state`` must be Python booleans.
 """
+
 from __future__ import annotations
 
 import math
@@ -137,11 +138,7 @@ class SpectralNormDense(_SpectralNormBase):
             initializer=keras.initializers.TruncatedNormal(stddev=math.sqrt(1.0 / fan_in)),
             autocast=False,
         )
-        self.bias = (
-            self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
-            if self.use_bias
-            else None
-        )
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros") if self.use_bias else None
         self._build_u(self.units)
 
     def call(self, inputs, training=False, update_state=None):
@@ -185,12 +182,20 @@ class _MovingStatsMixin:
 
     def _build_moving_stats(self, ch: int) -> None:
         self.moving_mean = self.add_weight(
-            name="moving_mean", shape=(ch,), initializer="zeros",
-            trainable=False, aggregation="mean", autocast=False,
+            name="moving_mean",
+            shape=(ch,),
+            initializer="zeros",
+            trainable=False,
+            aggregation="mean",
+            autocast=False,
         )
         self.moving_variance = self.add_weight(
-            name="moving_variance", shape=(ch,), initializer="ones",
-            trainable=False, aggregation="mean", autocast=False,
+            name="moving_variance",
+            shape=(ch,),
+            initializer="ones",
+            trainable=False,
+            aggregation="mean",
+            autocast=False,
         )
 
     def _statistics(self, x, training: bool, update: bool):
@@ -222,8 +227,9 @@ def _cross_replica_moments(x, axes, ctx):
     count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
     total, count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [tf.reduce_sum(x, axes), count])
     mean = total / count
-    sq = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
-                        tf.reduce_sum(tf.math.squared_difference(x, tf.stop_gradient(mean)), axes))
+    sq = ctx.all_reduce(
+        tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.math.squared_difference(x, tf.stop_gradient(mean)), axes)
+    )
     return mean, sq / count
 
 
@@ -307,9 +313,7 @@ class ConditionalBatchNorm(_MovingStatsMixin, keras.layers.Layer):
 def assert_shape(tensor, expected, what: str) -> None:
     """Raises ValueError('<what>: expected [..] vs got [..]'); None in ``expected`` matches any."""
     got = list(tensor.shape)
-    ok = len(got) == len(expected) and all(
-        e is None or g is None or int(g) == e for g, e in zip(got, expected)
-    )
+    ok = len(got) == len(expected) and all(e is None or g is None or int(g) == e for g, e in zip(got, expected))
     if not ok:
         raise ValueError(f"{what}: expected shape {list(expected)} vs got {got}")
 

@@ -1,4 +1,5 @@
 """Shared test fixtures: quiet TensorFlow, the shared CelebA sample, the tiny config."""
+
 import os
 import pathlib
 

@@ -5,6 +5,7 @@ devices (or TF_CONFIG read) before TensorFlow initialises:
 
     python tests/distributed_run.py --strategy mirrored --cpu_devices 2 --sync_batch_norm --out r.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,18 +18,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-LOSS_KEYS = ("loss/d", "loss/g", "loss/gp", "loss/d_adv", "loss/spatial_real", "loss/spatial_fake",
-             "loss/content", "loss/q")
+LOSS_KEYS = (
+    "loss/d",
+    "loss/g",
+    "loss/gp",
+    "loss/d_adv",
+    "loss/spatial_real",
+    "loss/spatial_fake",
+    "loss/content",
+    "loss/q",
+)
 
 
 def tiny_config(sync_batch_norm=False, jit_compile=False, mixed_precision="none", batch_size=4):
     """The tiny configuration with the content head Q trained too (every path of the step runs)."""
     from configs import config_path, load_config, replace
-    return replace(load_config(config_path("tiny")),
-                   train_params={"sync_batch_norm": sync_batch_norm, "jit_compile": jit_compile,
-                                 "mixed_precision": mixed_precision, "batch_size": batch_size,
-                                 "Q_update_period": 1},
-                   loss_params={"code_loss_w": 1.0})
+
+    return replace(
+        load_config(config_path("tiny")),
+        train_params={
+            "sync_batch_norm": sync_batch_norm,
+            "jit_compile": jit_compile,
+            "mixed_precision": mixed_precision,
+            "batch_size": batch_size,
+            "Q_update_period": 1,
+        },
+        loss_params={"code_loss_w": 1.0},
+    )
 
 
 def run_steps(config, logdir, strategy, steps: int) -> list:
@@ -59,10 +75,10 @@ def main():
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     from training.distribute import make_strategy
+
     strategy = make_strategy(args.strategy, args.cpu_devices)
     losses = run_steps(tiny_config(args.sync_batch_norm), args.logdir, strategy, args.steps)
-    pathlib.Path(args.out).write_text(json.dumps({"replicas": strategy.num_replicas_in_sync,
-                                                  "losses": losses}))
+    pathlib.Path(args.out).write_text(json.dumps({"replicas": strategy.num_replicas_in_sync, "losses": losses}))
 
 
 if __name__ == "__main__":

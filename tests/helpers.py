@@ -1,4 +1,5 @@
 """Small helpers shared by the training-loop tests (tests/ is on sys.path under pytest)."""
+
 import pathlib
 
 from configs import config_path, load_config, replace

@@ -7,6 +7,7 @@ checkpoints) run main.run() in-process with the same argv, so the exit code and 
 are those of the CLI; one of those also runs as a real subprocess (slow), which also
 shows that TensorFlow's exit-time clean-up prints no traceback.
 """
+
 import hashlib
 import pathlib
 import re
@@ -29,8 +30,11 @@ def hashes(folder) -> dict:
         return {}
     if folder.is_file():
         return {"": hashlib.sha256(folder.read_bytes()).hexdigest()}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def write_config(path, **sections) -> str:
@@ -62,19 +66,45 @@ def fast_cases(tmp):
         ("unknown flag", ["--bogus=1"], flag_error, r"Unknown command line flag 'bogus'"),
         ("bad --dataset", ["--dataset", "imagenet"], flag_error, r"--dataset=imagenet: value should be one of"),
         ("--size not a number", ["--size", "big"], flag_error, r"--size=big"),
-        ("no config for --size", ["--dataset", "celeba", "--size", "96"], "error: ",
-         r"^error: --size=96 has no configuration for --dataset=celeba; choose one of \[64, 128\]"),
+        (
+            "no config for --size",
+            ["--dataset", "celeba", "--size", "96"],
+            "error: ",
+            r"^error: --size=96 has no configuration for --dataset=celeba; choose one of \[64, 128\]",
+        ),
         ("missing --config", ["--config", str(tmp / "nope.yaml")], "error: ", r"config file not found: .*nope\.yaml$"),
         ("invalid YAML", ["--config", str(tmp / "bad.yaml")], "error: ", r"bad\.yaml: not valid YAML"),
-        ("unknown config key", ["--config", str(tmp / "typo.yaml")], "error: ",
-         r"unknown key\(s\) \['bach_size'\] in train_params"),
-        ("impossible geometry", ["--config", str(tmp / "geometry.yaml")], "error: ",
-         r"full_image_size height 18 is not a multiple of micro_patch_size=4"),
-        ("batch_size 0", ["--config", TINY, "--batch_size", "0"], "error: ", r"train_params.batch_size=0 must be at least 1"),
+        (
+            "unknown config key",
+            ["--config", str(tmp / "typo.yaml")],
+            "error: ",
+            r"unknown key\(s\) \['bach_size'\] in train_params",
+        ),
+        (
+            "impossible geometry",
+            ["--config", str(tmp / "geometry.yaml")],
+            "error: ",
+            r"full_image_size height 18 is not a multiple of micro_patch_size=4",
+        ),
+        (
+            "batch_size 0",
+            ["--config", TINY, "--batch_size", "0"],
+            "error: ",
+            r"train_params.batch_size=0 must be at least 1",
+        ),
         ("negative --steps", ["--config", TINY, "--steps", "-5"], "error: ", r"total_steps=-5.0 must be at least 1"),
-        ("steps_per_call 0", ["--config", TINY, "--steps_per_call", "0"], "error: ", r"steps_per_call=0 must be at least 1"),
-        ("logdir is a file", ["--config", TINY, "--logdir", str(tmp / "a_file")], "error: ",
-         r"--logdir .*a_file is a file, not a folder"),
+        (
+            "steps_per_call 0",
+            ["--config", TINY, "--steps_per_call", "0"],
+            "error: ",
+            r"steps_per_call=0 must be at least 1",
+        ),
+        (
+            "logdir is a file",
+            ["--config", TINY, "--logdir", str(tmp / "a_file")],
+            "error: ",
+            r"--logdir .*a_file is a file, not a folder",
+        ),
         ("stray argument", ["--config", TINY, "celeba"], "error: ", r"unexpected arguments \['celeba'\]"),
     ], logdir
 
@@ -85,8 +115,7 @@ def test_mistakes_caught_before_tensorflow_are_one_line_in_a_subprocess(tmp_path
     for name, argv, prefix, pattern in cases:
         if "--logdir" not in argv:
             argv = argv + ["--logdir", logdir]
-        proc = subprocess.run([sys.executable, "main.py", *argv], cwd=REPO, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run([sys.executable, "main.py", *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
         try:
             assert_one_line_error(proc.returncode, proc.stderr, pattern, prefix)
         except AssertionError as e:
@@ -96,10 +125,13 @@ def test_mistakes_caught_before_tensorflow_are_one_line_in_a_subprocess(tmp_path
 
 def test_eval_fid_cli_mistakes_are_one_line(tmp_path):
     """eval_fid.py (another helper's CLI) reports its own mistakes as 'eval_fid.py: error: ...'."""
-    for argv, prefix, pattern in [([], "FATAL Flags parsing error: ", r"--mode"),
-                                  (["--mode", "fid"], "eval_fid.py: error: ", r"needs --a and --b")]:
-        proc = subprocess.run([sys.executable, "eval_fid.py", *argv], cwd=REPO, capture_output=True, text=True,
-                              timeout=120)
+    for argv, prefix, pattern in [
+        ([], "FATAL Flags parsing error: ", r"--mode"),
+        (["--mode", "fid"], "eval_fid.py: error: ", r"needs --a and --b"),
+    ]:
+        proc = subprocess.run(
+            [sys.executable, "eval_fid.py", *argv], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
         assert_one_line_error(proc.returncode, proc.stderr, pattern, prefix)
 
 
@@ -109,6 +141,7 @@ def good_run(tmp_path_factory):
     """A finished 2-step tiny run: config.yaml, checkpoints/ckpt-2, events, samples."""
     from configs import replace
     from training.loop import Trainer
+
     logdir = tmp_path_factory.mktemp("good") / "run"
     Trainer(replace(load_config(TINY), train_params={"total_steps": 2}), logdir, log=lambda *_: None).fit()
     return logdir
@@ -117,7 +150,9 @@ def good_run(tmp_path_factory):
 def run_main_in_process(argv, capsys):
     """main.run() with this argv: (exit code, stderr)."""
     from absl import flags
+
     import main
+
     old = sys.argv
     sys.argv = ["main.py", *argv]
     flags.FLAGS.unparse_flags()
@@ -141,24 +176,54 @@ def damage_cases(tmp):
     ckpt = "checkpoints/ckpt-2"
     return [
         # name, argv, how to damage a copy of the good run (None: fresh logdir), pattern
-        ("missing data_dir", ["--config", folder, "--data_dir", str(tmp / "nope")], None,
-         r"data folder not found: .*nope \(check --data_dir\)"),
-        ("empty data_dir", ["--config", folder, "--data_dir", str(tmp / "empty")], None,
-         r"no \.jpg/\.jpeg/\.png images in .*empty"),
-        ("run of another configuration", ["--config", z16], lambda d: None,
-         r"holds a run with another configuration \(model_params.z_dim: 8 -> 16\)"),
-        ("checkpoint of another configuration (config.yaml deleted)", ["--config", z16],
-         lambda d: (d / "config.yaml").unlink(),
-         r"cannot restore checkpoint .*ckpt-2: .*shape.*; no other checkpoint in .* reads; use a new --logdir"),
-        ("truncated .data file", ["--config", TINY], lambda d: truncate(d / f"{ckpt}.data-00000-of-00001"),
-         r"cannot restore checkpoint .*ckpt-2: Read less bytes than requested"),
-        ("garbled .index file", ["--config", TINY], lambda d: (d / f"{ckpt}.index").write_bytes(b"garbage"),
-         r"cannot restore checkpoint .*ckpt-2: .*sstable"),
-        ("missing .data file", ["--config", TINY], lambda d: (d / f"{ckpt}.data-00000-of-00001").unlink(),
-         r"cannot restore checkpoint .*ckpt-2: missing ckpt-2\.data-"),
-        ("garbled checkpoint state file", ["--config", TINY],
-         lambda d: (d / "checkpoints/checkpoint").write_text("model_checkpoint_path: {{{"),
-         r"checkpoint state file .*checkpoint is unreadable"),
+        (
+            "missing data_dir",
+            ["--config", folder, "--data_dir", str(tmp / "nope")],
+            None,
+            r"data folder not found: .*nope \(check --data_dir\)",
+        ),
+        (
+            "empty data_dir",
+            ["--config", folder, "--data_dir", str(tmp / "empty")],
+            None,
+            r"no \.jpg/\.jpeg/\.png images in .*empty",
+        ),
+        (
+            "run of another configuration",
+            ["--config", z16],
+            lambda d: None,
+            r"holds a run with another configuration \(model_params.z_dim: 8 -> 16\)",
+        ),
+        (
+            "checkpoint of another configuration (config.yaml deleted)",
+            ["--config", z16],
+            lambda d: (d / "config.yaml").unlink(),
+            r"cannot restore checkpoint .*ckpt-2: .*shape.*; no other checkpoint in .* reads; use a new --logdir",
+        ),
+        (
+            "truncated .data file",
+            ["--config", TINY],
+            lambda d: truncate(d / f"{ckpt}.data-00000-of-00001"),
+            r"cannot restore checkpoint .*ckpt-2: Read less bytes than requested",
+        ),
+        (
+            "garbled .index file",
+            ["--config", TINY],
+            lambda d: (d / f"{ckpt}.index").write_bytes(b"garbage"),
+            r"cannot restore checkpoint .*ckpt-2: .*sstable",
+        ),
+        (
+            "missing .data file",
+            ["--config", TINY],
+            lambda d: (d / f"{ckpt}.data-00000-of-00001").unlink(),
+            r"cannot restore checkpoint .*ckpt-2: missing ckpt-2\.data-",
+        ),
+        (
+            "garbled checkpoint state file",
+            ["--config", TINY],
+            lambda d: (d / "checkpoints/checkpoint").write_text("model_checkpoint_path: {{{"),
+            r"checkpoint state file .*checkpoint is unreadable",
+        ),
     ]
 
 
@@ -184,8 +249,13 @@ def test_a_corrupt_checkpoint_through_the_real_cli(tmp_path, good_run):
     shutil.copytree(good_run, logdir)
     truncate(logdir / "checkpoints" / "ckpt-2.data-00000-of-00001")
     before = hashes(logdir)
-    proc = subprocess.run([sys.executable, "main.py", "--config", TINY, "--logdir", str(logdir), "--steps", "4"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "main.py", "--config", TINY, "--logdir", str(logdir), "--steps", "4"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert_one_line_error(proc.returncode, proc.stderr, r"cannot restore checkpoint .*ckpt-2: ")
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert hashes(logdir) == before

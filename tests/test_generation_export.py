@@ -1,4 +1,5 @@
 """The exported SavedModel reproduces the in-process generator; GIF output."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,7 +8,7 @@ from PIL import Image
 from configs import UserError, config_path, load_config
 from generation.export import export_generator
 from generation.gif import save_gif
-from generation.restore import build_generator, compile_patch_function, load_generator
+from generation.restore import build_generator, load_generator
 from generation.sampling import generate_full_images, sample_latents
 from geometry import PatchGeometry
 
@@ -24,8 +25,11 @@ def test_saved_model_reproduces_the_generator(tmp_path):
     np.testing.assert_allclose(module.signatures["full_images"](z=z)["images"].numpy(), want, atol=1e-6)
     coords = tf.constant([[-1.0, 1.0], [0.3, -5 / 3]])  # any coordinates, extrapolated ones too
     zz = tf.repeat(z[:1], 2, axis=0)
-    np.testing.assert_allclose(module.signatures["micro_patches"](z=zz, coords=coords)["patches"].numpy(),
-                               g((zz, coords), training=False).numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        module.signatures["micro_patches"](z=zz, coords=coords)["patches"].numpy(),
+        g((zz, coords), training=False).numpy(),
+        atol=1e-6,
+    )
 
     loaded = load_generator(export_dir)  # generate.py --logdir EXPORT_DIR
     assert loaded.config == config and loaded.step is None

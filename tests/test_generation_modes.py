@@ -4,6 +4,7 @@ An untrained generator is enough: every property here is an identity between two
 producing the same pixels (inference-mode normalisation makes each micro patch a function
 of (z, c) alone). Small float tolerances allow for batch-size dependent CPU kernels.
 """
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -59,8 +60,8 @@ def test_full_image_is_the_concatenation_of_patches_made_one_at_a_time(tiny):
         for r in range(R_h):
             for c in range(R_w):
                 coords = geo.micro_coords_for_indices(tf.constant([[r, c]], tf.float32))
-                patch = g((z[b:b + 1], coords)).numpy()[0]
-                np.testing.assert_allclose(full[b, r * p:(r + 1) * p, c * p:(c + 1) * p], patch, atol=ATOL)
+                patch = g((z[b : b + 1], coords)).numpy()[0]
+                np.testing.assert_allclose(full[b, r * p : (r + 1) * p, c * p : (c + 1) * p], patch, atol=ATOL)
 
 
 def test_viewport_equals_crop_and_costs_its_area(tiny):
@@ -74,9 +75,16 @@ def test_viewport_equals_crop_and_costs_its_area(tiny):
     np.testing.assert_allclose(generate_viewport(g, geo, z, 0, 0, 16, 16), full, atol=ATOL)
 
 
-@pytest.mark.parametrize("viewport, message", [
-    ("3,0,8,8", "top=3 is not a multiple"), ("0,0,8,6", "width=6 is not a multiple"),
-    ("8,0,12,4", "leave the image"), ("0,-4,4,4", "leave the image"), ("1,2,3", "four integers")])
+@pytest.mark.parametrize(
+    "viewport, message",
+    [
+        ("3,0,8,8", "top=3 is not a multiple"),
+        ("0,0,8,6", "width=6 is not a multiple"),
+        ("8,0,12,4", "leave the image"),
+        ("0,-4,4,4", "leave the image"),
+        ("1,2,3", "four integers"),
+    ],
+)
 def test_viewport_user_errors(tiny, viewport, message):
     config, g, geo = tiny
     with pytest.raises(UserError, match=message):
@@ -88,13 +96,13 @@ def test_extrapolated_grid_contains_the_regular_grid_as_its_centre(tiny):
     R_h, R_w = geo.grid_shape
     e = 2
     ext = geo.extrapolated_grid_indices(e).reshape(R_h + 2 * e, R_w + 2 * e, 2)
-    np.testing.assert_array_equal(ext[e:e + R_h, e:e + R_w].reshape(-1, 2), geo.grid_indices())
+    np.testing.assert_array_equal(ext[e : e + R_h, e : e + R_w].reshape(-1, 2), geo.grid_indices())
     assert ext.min() == -e and ext.max() == R_h - 1 + e
     z = sample_latents(2, config.model_params.z_dim, seed=2)
     big = bb.generate_beyond(g, geo, z, e).numpy()
     assert big.shape == (2, 32, 32, 3)
     top, left, h, w = bb.in_boundary_box(geo, e)
-    np.testing.assert_allclose(big[:, top:top + h, left:left + w], generate_full_images(g, geo, z), atol=ATOL)
+    np.testing.assert_allclose(big[:, top : top + h, left : left + w], generate_full_images(g, geo, z), atol=ATOL)
     # Coordinates continue the training spacing: ±(1 + 2e/(R-1)).
     np.testing.assert_allclose(geo.micro_coords_for_indices(ext[-1, -1]), [1 + 2 * e / 3] * 2, rtol=1e-6)
 

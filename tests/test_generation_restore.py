@@ -1,12 +1,12 @@
 """Restoring a generator for inference from a log directory (training/state.py layout)."""
+
 import numpy as np
 import pytest
-import tensorflow as tf
+from helpers import load_bench
 
 from configs import UserError, config_path, load_config
 from generation.restore import full_image_sampler, load_generator, resolve_checkpoint
 from generation.sampling import generate_full_images, sample_latents
-from helpers import load_bench
 from training.state import CONFIG_FILE, build_training_state, checkpoint_manager
 
 
@@ -68,12 +68,14 @@ def test_user_errors(tmp_path, tiny_run):
 def test_checkpoint_saves_every_generator_variable(tiny_run):
     """Keras 3 hides layers kept in a Python list from tf.train.Checkpoint unless models/ tracks them."""
     from generation.restore import unreachable_variables
+
     _, state = tiny_run
     assert unreachable_variables(state.checkpoint, state.generator) == []
 
 
 def test_seam_ratio_bench_scores_fresh_samples_of_the_checkpoint(tiny_run, capsys):
     from generation.seams import seam_ratio
+
     bench = load_bench("seam_ratio")
     logdir, _ = tiny_run
     bench.main([str(logdir), "--samples", "6"])
@@ -87,6 +89,7 @@ def test_seam_ratio_bench_scores_fresh_samples_of_the_checkpoint(tiny_run, capsy
 def test_critic_seams_bench_scores_the_runs_own_batches_with_the_restored_critic(tiny_run, capsys):
     from data.pipeline import make_training_dataset
     from training.step import CocoGanStep
+
     logdir, state = tiny_run
     rows = load_bench("critic_seams").main([str(logdir), "--batches", "2", "--sigma", "0", "0.3"])
     names = [row[0] for row in rows]
@@ -95,8 +98,12 @@ def test_critic_seams_bench_scores_the_runs_own_batches_with_the_restored_critic
     # Independent oracle: the saved state's D on the same two batches of the run's pipeline (seed 7).
     step = CocoGanStep(state.config, state.models, state.optimizers)
     data = iter(make_training_dataset(state.config, seed=7))
-    want = np.concatenate([step.D((b["macro_patches"], step.geo.macro_coords(b["macro_offsets"])),
-                                  training=False)[0].numpy().ravel() for b in (next(data), next(data))])
+    want = np.concatenate(
+        [
+            step.D((b["macro_patches"], step.geo.macro_coords(b["macro_offsets"])), training=False)[0].numpy().ravel()
+            for b in (next(data), next(data))
+        ]
+    )
     assert n == len(want) == 2 * state.config.train_params.batch_size
     assert real_logit == pytest.approx(want.mean(), abs=1e-5)
     assert zero[1:] == pytest.approx((real_ratio, real_logit, n))  # sigma 0 changes nothing

@@ -1,4 +1,5 @@
 """Patch geometry against the formulas of DESIGN §3 and against pixel-exact crop/merge identities."""
+
 import math
 
 import numpy as np
@@ -14,11 +15,14 @@ def all_discrete_offsets(geo):
     return np.array([[i * p, j * p] for i in range(n_rows) for j in range(n_cols)], np.int32)
 
 
-@pytest.mark.parametrize("full,macro,micro,R,m", [
-    (64, 32, 16, 4, 2),     # CelebA_64x64_N2M2S32
-    (128, 64, 32, 4, 2),    # CelebA_128x128_N2M2S64
-    (128, 64, 4, 32, 16),   # CelebA_128x128_N16M16S64
-])
+@pytest.mark.parametrize(
+    "full,macro,micro,R,m",
+    [
+        (64, 32, 16, 4, 2),  # CelebA_64x64_N2M2S32
+        (128, 64, 32, 4, 2),  # CelebA_128x128_N2M2S64
+        (128, 64, 4, 32, 16),  # CelebA_128x128_N16M16S64
+    ],
+)
 def test_euclidean_grid_values_follow_the_formulas(full, macro, micro, R, m):
     geo = PatchGeometry(full, macro, micro)
     assert geo.grid_shape == (R, R) and geo.ratio == (m, m)
@@ -81,7 +85,7 @@ def test_crop_every_position_and_merge_micro_crops_reproduces_the_image(coordina
     macro = geo.crop_macro_patches(np.repeat(image, len(offsets), 0), offsets).numpy()
     for b, (top, left) in enumerate(offsets):
         cols = np.arange(left, left + 16) % 48
-        np.testing.assert_array_equal(macro[b], image[0, top:top + 16][:, cols])
+        np.testing.assert_array_equal(macro[b], image[0, top : top + 16][:, cols])
     # Split the full image into micro patches and merge them back: exact identity.
     micro = geo.split(image)
     assert micro.shape == (4 * 6, 8, 8, 3)
@@ -104,13 +108,13 @@ def test_euclidean_crop_of_real_image_matches_numpy_slices_for_random_batch():
     offsets = geo.sample_offsets(8, tf.constant([3, 4])).numpy()
     crops = geo.crop_macro_patches(images, offsets).numpy()
     for b, (t, l) in enumerate(offsets):
-        np.testing.assert_array_equal(crops[b], images[b, t:t + 32, l:l + 32])
+        np.testing.assert_array_equal(crops[b], images[b, t : t + 32, l : l + 32])
 
 
 def test_viewport_merges_to_the_crop_of_the_full_image():
     geo = PatchGeometry(64, 32, 8)
     image = np.random.default_rng(2).normal(size=(1, 64, 64, 3)).astype(np.float32)
-    patches = geo.split(image).numpy()                          # stand-in for G on the full grid
+    patches = geo.split(image).numpy()  # stand-in for G on the full grid
     full_idx = geo.grid_indices().astype(int)
     lookup = {tuple(ix): patches[n] for n, ix in enumerate(full_idx)}
     idx = geo.viewport_indices(top=16, left=8, height=24, width=40)
@@ -118,8 +122,10 @@ def test_viewport_merges_to_the_crop_of_the_full_image():
     view = geo.merge(np.stack([lookup[tuple(ix)] for ix in idx.astype(int)]), 3, 5).numpy()
     np.testing.assert_array_equal(view[0], image[0, 16:40, 8:48])
     # The viewport's coordinates are the full grid's coordinates at the same indices.
-    np.testing.assert_allclose(geo.micro_coords_for_indices(idx).numpy(),
-                               geo.full_grid_coords().numpy().reshape(8, 8, 2)[2:5, 1:6].reshape(-1, 2))
+    np.testing.assert_allclose(
+        geo.micro_coords_for_indices(idx).numpy(),
+        geo.full_grid_coords().numpy().reshape(8, 8, 2)[2:5, 1:6].reshape(-1, 2),
+    )
     with pytest.raises(ValueError, match="multiple of the micro size"):
         geo.viewport_indices(top=3, left=0, height=8, width=8)
 

@@ -13,19 +13,18 @@ Objectives (DESIGN section 5 / official _compose_losses):
   G: -mean D(fake) + L_S(fake) + L_C
   Q: L_C  (the official q_loss also has the adversarial term, which does not depend on Q)
 """
+
 import types
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from losses import (content_consistency_loss, gradient_penalty, spatial_consistency_loss,
-                    wasserstein_loss)
+from losses import content_consistency_loss, gradient_penalty, spatial_consistency_loss, wasserstein_loss
 from models.build import build_models
 
 MICRO, MACRO, B = 4, 8, 4
-P = types.SimpleNamespace(z_dim=8, spatial_dim=2, g_extra_layers=0, d_extra_layers=0,
-                          ngf_base=4, ndf_base=4, aux_dim=8)
+P = types.SimpleNamespace(z_dim=8, spatial_dim=2, g_extra_layers=0, d_extra_layers=0, ngf_base=4, ndf_base=4, aux_dim=8)
 
 
 def _merge(micro):
@@ -67,8 +66,7 @@ def test_gradient_flow_partition():
         real_logits, h_real = D((real, c_macro), training=True)
         fake_logits, h_fake = D((fake, c_macro), training=True, update_state=False)
         adv = wasserstein_loss(real_logits, fake_logits)
-        gp = gradient_penalty(lambda x: D((x, c_macro), training=True, update_state=False)[0],
-                              real, fake, 10.0)
+        gp = gradient_penalty(lambda x: D((x, c_macro), training=True, update_state=False)[0], real, fake, 10.0)
         s_real = spatial_consistency_loss(S(h_real, training=True), c_macro, 100.0)
         content = content_consistency_loss(Q(h_fake, training=True, update_state=False), z, 1.0)
         d_loss = adv["d_loss"] + gp["gp_loss"] + s_real["loss"] + content["loss"]

@@ -1,4 +1,5 @@
 """Spectral norm against SVD, conditional batch norm against a hand computation."""
+
 import keras
 import numpy as np
 import pytest

@@ -1,10 +1,10 @@
 """Each loss on fixed inputs against a value worked out by hand."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from losses import (content_consistency_loss, gradient_penalty, spatial_consistency_loss,
-                    wasserstein_loss)
+from losses import content_consistency_loss, gradient_penalty, spatial_consistency_loss, wasserstein_loss
 
 
 def test_wasserstein_loss_values():
@@ -68,8 +68,9 @@ def test_gradient_penalty_differentiates_critic_weights():
     # gp = (2w - 1)^2; d gp / dw = 2 (2w - 1) * 2; at w = 1: gp = 1, grad = 4, x10 -> 40.
     w = tf.Variable(1.0)
     with tf.GradientTape() as tape:
-        out = gradient_penalty(lambda x: w * tf.reduce_sum(x, axis=[1, 2, 3])[:, None],
-                               tf.ones([2, 2, 2, 1]), tf.zeros([2, 2, 2, 1]), 10.0)
+        out = gradient_penalty(
+            lambda x: w * tf.reduce_sum(x, axis=[1, 2, 3])[:, None], tf.ones([2, 2, 2, 1]), tf.zeros([2, 2, 2, 1]), 10.0
+        )
     assert float(out["gp_loss"]) == pytest.approx(10.0, rel=1e-5)
     assert float(tape.gradient(out["gp_loss"], w)) == pytest.approx(40.0, rel=1e-5)
 
@@ -77,8 +78,9 @@ def test_gradient_penalty_differentiates_critic_weights():
 def test_gradient_penalty_zero_gradient_is_finite():
     w = tf.Variable(1.0)
     with tf.GradientTape() as tape:
-        out = gradient_penalty(lambda x: w * tf.zeros([tf.shape(x)[0], 1]),
-                               tf.ones([2, 2, 2, 1]), tf.zeros([2, 2, 2, 1]), 10.0)
+        out = gradient_penalty(
+            lambda x: w * tf.zeros([tf.shape(x)[0], 1]), tf.ones([2, 2, 2, 1]), tf.zeros([2, 2, 2, 1]), 10.0
+        )
     assert float(out["gp_loss"]) == pytest.approx(10.0, rel=1e-4)  # (0 - 1)^2 * 10
     g = tape.gradient(out["gp_loss"], w)
     assert g is None or np.isfinite(float(g))
@@ -86,23 +88,22 @@ def test_gradient_penalty_zero_gradient_is_finite():
 
 def test_gradient_penalty_rejects_bad_epsilon():
     with pytest.raises(ValueError, match="expected shape"):
-        gradient_penalty(lambda x: x[:, :1, 0, 0], tf.ones([2, 2, 2, 1]), tf.zeros([2, 2, 2, 1]),
-                         10.0, epsilon=tf.ones([2, 2, 2, 1]))
+        gradient_penalty(
+            lambda x: x[:, :1, 0, 0], tf.ones([2, 2, 2, 1]), tf.zeros([2, 2, 2, 1]), 10.0, epsilon=tf.ones([2, 2, 2, 1])
+        )
 
 
 def test_spatial_consistency_loss_value():
     # squared errors: (0-0)^2, (0-1)^2, (1-1)^2, (-1-1)^2 = 0, 1, 0, 4 -> mse 5/4 = 1.25
     # loss = 100 * 1.25 = 125
-    out = spatial_consistency_loss(tf.constant([[0.0, 0.0], [1.0, -1.0]]),
-                                   tf.constant([[0.0, 1.0], [1.0, 1.0]]), 100.0)
+    out = spatial_consistency_loss(tf.constant([[0.0, 0.0], [1.0, -1.0]]), tf.constant([[0.0, 1.0], [1.0, 1.0]]), 100.0)
     assert float(out["mse"]) == pytest.approx(1.25)
     assert float(out["loss"]) == pytest.approx(125.0)
 
 
 def test_content_consistency_loss_value():
     # |z - z_pred| = 0.5, 0, 0.5, 1 -> mean 0.5; loss = 2 * 0.5 = 1
-    out = content_consistency_loss(tf.constant([[0.5, -1.0], [0.0, 1.0]]),
-                                   tf.constant([[1.0, -1.0], [0.5, 0.0]]), 2.0)
+    out = content_consistency_loss(tf.constant([[0.5, -1.0], [0.0, 1.0]]), tf.constant([[1.0, -1.0], [0.5, 0.0]]), 2.0)
     assert float(out["l1"]) == pytest.approx(0.5)
     assert float(out["loss"]) == pytest.approx(1.0)
 

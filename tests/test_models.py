@@ -1,4 +1,5 @@
 """Output shapes and channel plans for every configuration geometry (narrow widths)."""
+
 import types
 
 import numpy as np
@@ -11,22 +12,29 @@ from models.generator import Generator, generator_channel_plan
 
 # (micro, macro, g_extra_layers, coord_dim): the official geometries plus tiny/demo ones.
 GEOMETRIES = [
-    (16, 32, 0, 2),   # CelebA/LSUN 64 N2M2S32
-    (32, 64, 0, 2),   # CelebA 128 N2M2S64, LSUN 128
-    (16, 64, 0, 2),   # CelebA 128 N4M4S64
-    (8, 64, 1, 2),    # CelebA 128 N8M8S64
-    (4, 64, 3, 2),    # CelebA 128 N16M16S64
+    (16, 32, 0, 2),  # CelebA/LSUN 64 N2M2S32
+    (32, 64, 0, 2),  # CelebA 128 N2M2S64, LSUN 128
+    (16, 64, 0, 2),  # CelebA 128 N4M4S64
+    (8, 64, 1, 2),  # CelebA 128 N8M8S64
+    (4, 64, 3, 2),  # CelebA 128 N16M16S64
     (64, 128, 0, 2),  # LSUN 256 N2M2S128
     (64, 128, 0, 3),  # MP3D 256x768 (cylindrical)
-    (256, 512, 0, 2), # CelebA-HQ 1024 N2M2S512
-    (4, 8, 0, 2),     # tiny test config
-    (8, 16, 0, 2),    # demo config
+    (256, 512, 0, 2),  # CelebA-HQ 1024 N2M2S512
+    (4, 8, 0, 2),  # tiny test config
+    (8, 16, 0, 2),  # demo config
 ]
 
 
 def _params(coord_dim, g_extra, width=4):
-    return types.SimpleNamespace(z_dim=16, spatial_dim=coord_dim, g_extra_layers=g_extra,
-                                 d_extra_layers=0, ngf_base=width, ndf_base=width, aux_dim=8)
+    return types.SimpleNamespace(
+        z_dim=16,
+        spatial_dim=coord_dim,
+        g_extra_layers=g_extra,
+        d_extra_layers=0,
+        ngf_base=width,
+        ndf_base=width,
+        aux_dim=8,
+    )
 
 
 @pytest.mark.parametrize("micro,macro,g_extra,coord_dim", GEOMETRIES)
@@ -62,7 +70,7 @@ def test_discriminator_channel_plans_follow_official_rule():
     mults = lambda q: [m for m, _, _ in discriminator_channel_plan(q)]
     assert mults(8) == [1, 8]
     assert mults(16) == [1, 8, 8]
-    assert mults(32) == [1, 4, 8, 8]          # e92e624: 64, 256, 512, 512
+    assert mults(32) == [1, 4, 8, 8]  # e92e624: 64, 256, 512, 512
     assert mults(64) == [1, 2, 4, 8, 8]
     assert mults(128) == [1, 1, 2, 4, 8, 8]
     assert mults(256) == [1, 1, 1, 2, 4, 8, 8]
@@ -115,8 +123,9 @@ def test_every_variable_including_state_in_listed_blocks_round_trips_through_a_c
 
     from models.build import build_models
 
-    params = SimpleNamespace(z_dim=8, spatial_dim=2, g_extra_layers=1, d_extra_layers=0, ngf_base=4,
-                             ndf_base=4, aux_dim=8)
+    params = SimpleNamespace(
+        z_dim=8, spatial_dim=2, g_extra_layers=1, d_extra_layers=0, ngf_base=4, ndf_base=4, aux_dim=8
+    )
     source, target = build_models(params, 4, 8), build_models(params, 4, 8)
     rng = np.random.default_rng(0)
     for model in source.values():

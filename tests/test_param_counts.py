@@ -14,6 +14,7 @@ d = z_dim + coord_dim = 128 + 2 = 130 and ngf = ndf = 64:
 G residual block (cin -> cout): cbn(cin) + conv3(cin,cout) + cbn(cout) + conv3(cout,cout) + conv1(cin,cout)
 D residual block (cin -> cout):           conv3(cin,cout) +             conv3(cout,cout) + conv1(cin,cout)
 """
+
 import types
 
 import pytest
@@ -62,8 +63,9 @@ OFFICIAL = {
 }
 OFFICIAL_HEADS = dict(spatial_head=66_178, content_head=82_432)
 
-FULL_WIDTH = types.SimpleNamespace(z_dim=128, spatial_dim=2, g_extra_layers=0, d_extra_layers=0,
-                                   ngf_base=64, ndf_base=64, aux_dim=128)
+FULL_WIDTH = types.SimpleNamespace(
+    z_dim=128, spatial_dim=2, g_extra_layers=0, d_extra_layers=0, ngf_base=64, ndf_base=64, aux_dim=128
+)
 
 
 def _official_from_shapes(micro, macro):
@@ -97,8 +99,7 @@ def test_parameter_counts_match_official(name):
     assert _official_from_shapes(ref["micro"], ref["macro"]) == (ref["generator"], ref["discriminator"])
     models = build_models(FULL_WIDTH, ref["micro"], ref["macro"])
     counts = {k: count_params(m) for k, m in models.items()}
-    assert counts == {"generator": ref["generator"], "discriminator": ref["discriminator"],
-                      **OFFICIAL_HEADS}
+    assert counts == {"generator": ref["generator"], "discriminator": ref["discriminator"], **OFFICIAL_HEADS}
     if name == "CelebA_64x64_N2M2S32":
         # Non-trainable state of G, micro 16: u vectors 4096 + 3*(512+256+128) + 3 = 6,787;
         # CBN moving stats 2*(1024+512) + 2*(512+256) + 2*(256+128) = 5,376; last BN 2*128 = 256.

@@ -15,9 +15,10 @@ Tolerances, on every loss of the 3 iterations (losses are O(1)-O(100)):
   skips them and halves the scale, as designed: later iterations legitimately differ from
   float32 (observed: loss/g 6% off at iteration 1).
 """
+
 import math
-import sys
 import pathlib
+import sys
 
 import keras
 import numpy as np
@@ -45,8 +46,7 @@ def _compare(got, want, rtol, atol):
     for step, (g, w) in enumerate(zip(got, want)):
         for key in w:
             assert math.isfinite(g[key]), f"{key} not finite at iteration {step + 1}"
-            np.testing.assert_allclose(g[key], w[key], rtol=rtol, atol=atol,
-                                       err_msg=f"{key} at iteration {step + 1}")
+            np.testing.assert_allclose(g[key], w[key], rtol=rtol, atol=atol, err_msg=f"{key} at iteration {step + 1}")
 
 
 def test_xla_iteration_matches_the_graph_iteration(tmp_path_factory, float32):
@@ -64,14 +64,14 @@ D_STEP_LOSSES = ("loss/d", "loss/d_adv", "loss/gp", "loss/spatial_real")
 
 def test_mixed_float16_with_loss_scaling_stays_finite(tmp_path_factory, float32):
     got = _losses(tmp_path_factory, mixed_precision="mixed_float16")
-    _compare([{k: got[0][k] for k in D_STEP_LOSSES}], [{k: float32[0][k] for k in D_STEP_LOSSES}],
-             rtol=0.05, atol=0.05)
+    _compare([{k: got[0][k] for k in D_STEP_LOSSES}], [{k: float32[0][k] for k in D_STEP_LOSSES}], rtol=0.05, atol=0.05)
     assert all(math.isfinite(v) for step in got for v in step.values())
 
 
 def test_mixed_policy_keeps_float32_variables_and_restores_the_global_policy():
     from models.build import build_models
     from training.distribute import precision_policy
+
     config = tiny_config()
     before = keras.mixed_precision.global_policy().name
     with precision_policy("mixed_bfloat16"):

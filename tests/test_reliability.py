@@ -4,12 +4,12 @@ Faults are injected three ways: SIGKILL at fixed points of a save (COCO_GAN_FAUL
 subprocess), NaN/Inf written into the live state between calls, and OSError(ENOSPC)
 raised from the writes (monkeypatch). docs/reliability.md has the table of outcomes.
 """
+
 import errno
 import hashlib
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-
-from configs import UserError, load_config, replace
 from helpers import quiet, scalar_events, tiny
+
+from configs import UserError, load_config
 from training import checkpointing
-from training.checkpointing import AtomicCheckpointManager, FAULT_ENV, verify_readable
+from training.checkpointing import FAULT_ENV, AtomicCheckpointManager, verify_readable
 from training.loop import Trainer, TrainingDiverged
-from training.state import CHECKPOINT_DIR, CONFIG_FILE
+from training.state import CHECKPOINT_DIR
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -32,8 +32,11 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def hashes(folder) -> dict:
     """relative path -> sha256 of every file under folder."""
     folder = pathlib.Path(folder)
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def step_losses(logdir) -> dict:
@@ -59,8 +62,13 @@ def test_saves_commit_through_the_state_file_and_prune_only_after_commit(tmp_pat
         assert manager.save(n) == str(tmp_path / f"ckpt-{n}")
     # The stock reader (generation/restore.py uses it) sees the same state file.
     assert tf.train.latest_checkpoint(str(tmp_path)) == str(tmp_path / "ckpt-3")
-    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
-                                            "ckpt-3.data-00000-of-00001", "ckpt-3.index"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "checkpoint",
+        "ckpt-2.data-00000-of-00001",
+        "ckpt-2.index",
+        "ckpt-3.data-00000-of-00001",
+        "ckpt-3.index",
+    ]
     # Re-saving a listed number: un-listed first, so the state file never names a half-replaced file.
     seen = []
     real_write = ckpt.write
@@ -130,9 +138,9 @@ def test_a_damaged_latest_checkpoint_is_refused_naming_the_one_that_reads(tmp_pa
 
 # ------------------------------------------------------------------------ kill and resume
 KILL_POINTS = [  # (fault, checkpoint the next run must resume from)
-    ("mid_write@2", 1),      # killed while ckpt-2's tensors were half written
+    ("mid_write@2", 1),  # killed while ckpt-2's tensors were half written
     ("before_commit@3", 2),  # ckpt-3 complete on disk but not yet in the state file
-    ("mid_prune@4", 4),      # ckpt-4 committed, killed while deleting ckpt-2
+    ("mid_prune@4", 4),  # ckpt-4 committed, killed while deleting ckpt-2
 ]
 
 
@@ -151,8 +159,14 @@ def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_ch
         env.pop(FAULT_ENV, None)
         if fault:
             env[FAULT_ENV] = fault
-        return subprocess.run([sys.executable, "main.py", "--config", str(cfg), "--logdir", str(logdir)],
-                              cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            [sys.executable, "main.py", "--config", str(cfg), "--logdir", str(logdir)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
 
     resumed_from = None
     for fault, expect in KILL_POINTS:
@@ -166,14 +180,19 @@ def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_ch
         resumed_from = expect
     final = run()
     assert final.returncode == 0, final.stderr[-3000:]
-    assert f"Resumed from step 4 " in final.stdout
+    assert "Resumed from step 4 " in final.stdout
     latest = tf.train.latest_checkpoint(str(ckpt_dir))
     assert latest == str(ckpt_dir / "ckpt-5")
     verify_readable(latest)
     assert tf.train.load_checkpoint(latest).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 5
     # Pruned to max_to_keep, staging folders of the killed saves gone.
-    assert sorted(os.listdir(ckpt_dir)) == ["checkpoint", "ckpt-4.data-00000-of-00001", "ckpt-4.index",
-                                            "ckpt-5.data-00000-of-00001", "ckpt-5.index"]
+    assert sorted(os.listdir(ckpt_dir)) == [
+        "checkpoint",
+        "ckpt-4.data-00000-of-00001",
+        "ckpt-4.index",
+        "ckpt-5.data-00000-of-00001",
+        "ckpt-5.index",
+    ]
     # And the killed-and-resumed run ends in the state of an uninterrupted one.
     straight = Trainer(load_config(cfg), tmp_path / "straight", log=quiet)
     straight_metrics = straight.fit()
@@ -221,12 +240,13 @@ DETERMINISTIC_SCRIPT = textwrap.dedent("""
 def test_with_deterministic_ops_the_resumed_losses_are_bit_identical(tmp_path):
     """train_params.deterministic (--deterministic) turns on op determinism; it is process-wide, so
     this runs in a subprocess (the rest of the suite keeps TensorFlow's defaults)."""
-    script = DETERMINISTIC_SCRIPT.format(repo=str(REPO), tests=str(REPO / "tests"),
-                                         a=str(tmp_path / "a"), b=str(tmp_path / "b"))
+    script = DETERMINISTIC_SCRIPT.format(
+        repo=str(REPO), tests=str(REPO / "tests"), a=str(tmp_path / "a"), b=str(tmp_path / "b")
+    )
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [l for l in proc.stdout.splitlines() if l.startswith("LOSSES ")][0]
-    a, b = json.loads(line[len("LOSSES "):])
+    a, b = json.loads(line[len("LOSSES ") :])
     assert sorted(a) == sorted(b) == ["1", "2", "3", "4"]
     assert a == b  # exact float equality, every loss part of every step
 
@@ -245,7 +265,7 @@ def test_a_nan_loss_or_weight_stops_with_step_and_part_and_keeps_the_last_checkp
         trainer.fit()
     msg = str(err.value)
     assert msg.startswith("non-finite ") and " in step 3; not saved; " in msg, msg
-    assert "loss/d" in msg[len("non-finite "):msg.index(" in step")].split(", ")  # the part is named
+    assert "loss/d" in msg[len("non-finite ") : msg.index(" in step")].split(", ")  # the part is named
     assert f"the last good checkpoint is {base / CHECKPOINT_DIR / 'ckpt-2'}" in msg
     assert hashes(base / CHECKPOINT_DIR) == before  # nothing saved, nothing pruned
     assert not (base / "samples_0000003.png").exists()
@@ -255,7 +275,10 @@ def test_a_nan_loss_or_weight_stops_with_step_and_part_and_keeps_the_last_checkp
     trainer = Trainer(tiny(total_steps=4), base, log=quiet)
     assert trainer.start_step == 2
     trainer.state.optimizers["g"].learning_rate.assign(float("inf"))
-    with pytest.raises(TrainingDiverged, match=r"^non-finite weights in generator after step 3; not saved; "
-                                               r"the last good checkpoint is .*ckpt-2"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"^non-finite weights in generator after step 3; not saved; "
+        r"the last good checkpoint is .*ckpt-2",
+    ):
         trainer.fit()
     assert hashes(base / CHECKPOINT_DIR) == before

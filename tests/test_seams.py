@@ -1,4 +1,5 @@
 """The seam ratio against hand-computed images."""
+
 import numpy as np
 import pytest
 

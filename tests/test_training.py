@@ -1,4 +1,5 @@
 """Training end to end on the tiny configuration: files written, resume, config conflicts, the CLI."""
+
 import math
 import pathlib
 import subprocess
@@ -7,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import quiet, scalar_events, tiny
 
 from configs import UserError, replace
-from helpers import quiet, scalar_events, tiny
 from training.loop import Trainer
 from training.state import CHECKPOINT_DIR, CONFIG_FILE
 
@@ -28,8 +29,15 @@ def test_a_few_steps_write_checkpoint_events_png_and_resume_from_the_saved_step(
     logs = []
     metrics = Trainer(tiny(total_steps=4), tmp_path, log=logs.append).fit()
     assert metrics and all(math.isfinite(v) for v in metrics.values())
-    assert {"loss/d", "loss/g", "loss/gp", "loss/spatial_real", "loss/wasserstein",
-            "gp/slopes_mean", "metric/spatial_error_real"} <= set(metrics)
+    assert {
+        "loss/d",
+        "loss/g",
+        "loss/gp",
+        "loss/spatial_real",
+        "loss/wasserstein",
+        "gp/slopes_mean",
+        "metric/spatial_error_real",
+    } <= set(metrics)
     assert (tmp_path / CONFIG_FILE).is_file()
     assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-4")
     scalars = event_scalars(tmp_path)
@@ -78,13 +86,22 @@ def test_a_conflicting_configuration_in_an_existing_logdir_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_main_cli_trains_and_reports_user_errors_in_one_line(tmp_path):
-    run = subprocess.run([sys.executable, "main.py", "--config", "configs/tiny.yaml", "--steps", "2",
-                          "--logdir", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run(
+        [sys.executable, "main.py", "--config", "configs/tiny.yaml", "--steps", "2", "--logdir", str(tmp_path / "run")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "run" / "samples_0000002.png").is_file()
-    bad = subprocess.run([sys.executable, "main.py", "--dataset", "celeba", "--size", "96"], cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "main.py", "--dataset", "celeba", "--size", "96"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1].startswith("error: --size=96 has no configuration")
     assert "Traceback" not in bad.stderr
@@ -102,8 +119,7 @@ def test_in_training_fid_is_logged_by_sample_count_and_the_best_checkpoint_kept(
     feats = rng.normal(size=(64, 2048))
     ref = tmp_path / "ref.npz"
     save_statistics(str(ref), feats.mean(0), np.cov(feats, rowvar=False))
-    config = replace(tiny(total_steps=2), log_params={"fid_step": 2, "fid_num_samples": 8,
-                                                       "fid_ref_stats": str(ref)})
+    config = replace(tiny(total_steps=2), log_params={"fid_step": 2, "fid_num_samples": 8, "fid_ref_stats": str(ref)})
     logs = []
     Trainer(config, tmp_path / "run", log=logs.append).fit()
     fid_lines = [line for line in logs if "fid8 " in line]

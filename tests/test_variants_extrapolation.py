@@ -1,5 +1,6 @@
 """Beyond-boundary fine-tuning: positions past the border, the masked spatial loss, the block
 subset G's extrapolation optimizer updates, and the warm start from a regular checkpoint."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,12 +17,13 @@ from training.warm_start import restore_or_warm_start
 def tiny_extrap(**train):
     """tiny with micro 8 (R = 4, m = 2: 3 macro positions per axis) and 3 generator blocks."""
     config = load_config(config_path("tiny"))
-    return replace(config, data_params={"full_image_size": [32, 32], "macro_patch_size": [16, 16],
-                                        "micro_patch_size": [8, 8]},
-                   model_params={"g_extra_layers": 1},
-                   train_params={"train_extrap": True, "num_extrap_steps": 1, "extrap_g_blocks": [0, 1],
-                                 **train},
-                   loss_params={"coord_loss_w": 10000})
+    return replace(
+        config,
+        data_params={"full_image_size": [32, 32], "macro_patch_size": [16, 16], "micro_patch_size": [8, 8]},
+        model_params={"g_extra_layers": 1},
+        train_params={"train_extrap": True, "num_extrap_steps": 1, "extrap_g_blocks": [0, 1], **train},
+        loss_params={"coord_loss_w": 10000},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +64,9 @@ def test_extrapolated_positions_reach_one_micro_patch_past_every_border_and_are_
 
 
 def test_extrapolation_g_step_updates_only_the_configured_generator_blocks(step):
-    assert [v.path for v in step.g_extrap_vars] == \
-        [v.path for b in (0, 1) for v in step.G.blocks[b].trainable_variables]
+    assert [v.path for v in step.g_extrap_vars] == [
+        v.path for b in (0, 1) for v in step.G.blocks[b].trainable_variables
+    ]
     offsets = tf.constant([[-8, -8], [0, 24], [8, 8], [24, 0]])
     z = step.sample_z(tf.constant(1, tf.int64), 4)
     g_before = [v.numpy().copy() for v in step.G.trainable_variables]
@@ -93,8 +96,9 @@ def test_out_of_range_spatial_loss_does_not_reach_the_generator(step):
 
 @pytest.mark.slow
 def test_fine_tuning_warm_starts_from_a_regular_checkpoint_lists_new_variables_then_resumes(tmp_path, state_and_step):
-    regular = replace(tiny_extrap(), train_params={"train_extrap": False, "num_extrap_steps": 0},
-                      loss_params={"coord_loss_w": 100})
+    regular = replace(
+        tiny_extrap(), train_params={"train_extrap": False, "num_extrap_steps": 0}, loss_params={"coord_loss_w": 100}
+    )
     Trainer(replace(regular, train_params={"total_steps": 2}), tmp_path / "regular", log=lambda *a: None).fit()
     source = tmp_path / "regular" / CHECKPOINT_DIR
 
@@ -111,7 +115,8 @@ def test_fine_tuning_warm_starts_from_a_regular_checkpoint_lists_new_variables_t
     assert "generator/" not in message and "optimizer g/" not in message  # those were restored
     reference = build_training_state(regular)
     tf.train.Checkpoint(generator=reference.models["generator"]).restore(
-        tf.train.latest_checkpoint(str(source))).expect_partial()
+        tf.train.latest_checkpoint(str(source))
+    ).expect_partial()
     for a, b in zip(trainer.state.generator.variables, reference.generator.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     metrics = trainer.fit()
@@ -120,7 +125,6 @@ def test_fine_tuning_warm_starts_from_a_regular_checkpoint_lists_new_variables_t
     assert int(trainer.state.optimizers["g_extrap"].iterations.numpy()) == 1
 
     logs.clear()
-    resumed = Trainer(tiny_extrap(total_steps=4, force_load_from_dir=str(source)), tmp_path / "extrap",
-                      log=logs.append)
+    resumed = Trainer(tiny_extrap(total_steps=4, force_load_from_dir=str(source)), tmp_path / "extrap", log=logs.append)
     assert resumed.start_step == 3 and not any("Warm start" in line for line in logs)
     assert int(resumed.state.optimizers["g_extrap"].iterations.numpy()) == 1  # its slots were saved

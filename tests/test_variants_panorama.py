@@ -1,5 +1,6 @@
 """Panoramas: cylindrical coordinates, crops across the 360° seam, cyclic synthetic data, and a
 cylindrical model trained end to end by the standard loop whose panoramas repeat exactly."""
+
 import math
 
 import numpy as np
@@ -17,9 +18,17 @@ from training.loop import Trainer
 def tiny_panorama(**train):
     """full 8x32, macro 8, micro 4: R = 2 x 8 micro patches, 1 x 8 macro positions (columns wrap)."""
     config = load_config(config_path("tiny"))
-    return replace(config, data_params={"full_image_size": [8, 32], "macro_patch_size": [8, 8],
-                                        "micro_patch_size": [4, 4], "coordinate_system": "cylindrical"},
-                   model_params={"spatial_dim": 3}, train_params=train)
+    return replace(
+        config,
+        data_params={
+            "full_image_size": [8, 32],
+            "macro_patch_size": [8, 8],
+            "micro_patch_size": [4, 4],
+            "coordinate_system": "cylindrical",
+        },
+        model_params={"spatial_dim": 3},
+        train_params=train,
+    )
 
 
 def test_synthetic_panoramas_continue_across_the_seam_unlike_the_plain_synthetic_images():
@@ -35,8 +44,11 @@ def test_cylindrical_coordinates_are_row_cos_sin_of_the_angle_and_wrap_at_the_se
     geo = PatchGeometry.from_config(tiny_panorama())
     assert geo.num_macro_positions == (1, 8) and geo.coord_dim == 3
     theta = -1 + 2 * 7 / 8  # macro patch at column 28 = micro column 7
-    np.testing.assert_allclose(geo.macro_coords(np.array([[0, 28]])).numpy(),
-                               [[0.0, math.cos(math.pi * theta), math.sin(math.pi * theta)]], atol=1e-6)
+    np.testing.assert_allclose(
+        geo.macro_coords(np.array([[0, 28]])).numpy(),
+        [[0.0, math.cos(math.pi * theta), math.sin(math.pi * theta)]],
+        atol=1e-6,
+    )
     # (one macro row: R_h - m_h = 0, so the row coordinate is 0)
     micro = geo.micro_coords_in_macro(np.array([[0, 28]])).numpy()[0]  # columns 7 and 8 == 0
     first_column = geo.micro_coords_for_indices(np.array([[0.0, 0.0], [1.0, 0.0]])).numpy()
@@ -55,7 +67,6 @@ def test_crops_wrap_around_the_seam_like_a_rolled_image():
 
 def test_training_patches_are_crops_of_the_rolled_cyclic_images():
     config = tiny_panorama()
-    geo = PatchGeometry.from_config(config)
     batch = next(iter(make_training_dataset(config, seed=3, start_batch=5)))
     shifts = panorama_roll_shifts(config, 3, 5)
     images = synthetic_panoramas(64, 8, 32, 3)

@@ -1,12 +1,19 @@
 """Patch-guided generation (paper §3.4): the position decoder, the wiring D trunk -> Q / spatial
 head -> G(ẑ) (not the official random z), and a trained tiny model end to end."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from configs import config_path, load_config, replace
-from generation.patch_guided import (PatchGuidedModels, figure, offsets_from_coords, patch_guided_generate,
-                                     reconstruction_errors, restore_patch_guided)
+from generation.patch_guided import (
+    PatchGuidedModels,
+    figure,
+    offsets_from_coords,
+    patch_guided_generate,
+    reconstruction_errors,
+    restore_patch_guided,
+)
 from generation.sampling import generate_full_images
 from geometry import PatchGeometry
 from models.build import build_models
@@ -18,11 +25,13 @@ def tiny_pg(**train):
     return replace(config, train_params={"Q_update_period": 1, **train}, loss_params={"code_loss_w": 100})
 
 
-@pytest.mark.parametrize("full,system", [((16, 16), "euclidean"), ((32, 32), "euclidean"),
-                                         ((8, 32), "cylindrical")])
+@pytest.mark.parametrize("full,system", [((16, 16), "euclidean"), ((32, 32), "euclidean"), ((8, 32), "cylindrical")])
 def test_predicted_coordinates_decode_to_the_nearest_macro_position(full, system):
-    config = replace(tiny_pg(), data_params={"full_image_size": list(full), "coordinate_system": system},
-                     model_params={"spatial_dim": 3 if system == "cylindrical" else 2})
+    config = replace(
+        tiny_pg(),
+        data_params={"full_image_size": list(full), "coordinate_system": system},
+        model_params={"spatial_dim": 3 if system == "cylindrical" else 2},
+    )
     geo = PatchGeometry.from_config(config)
     n_rows, n_cols = geo.num_macro_positions
     offsets = np.stack(np.meshgrid(np.arange(n_rows) * 4, np.arange(n_cols) * 4, indexing="ij"), -1).reshape(-1, 2)
@@ -38,8 +47,14 @@ def models():
     config = tiny_pg()
     d = config.data_params
     m = build_models(config.model_params, d.micro_patch_size[0], d.macro_patch_size[0], d.c_dim)
-    return PatchGuidedModels(config, PatchGeometry.from_config(config), m["generator"], m["discriminator"],
-                             m["spatial_head"], m["content_head"])
+    return PatchGuidedModels(
+        config,
+        PatchGeometry.from_config(config),
+        m["generator"],
+        m["discriminator"],
+        m["spatial_head"],
+        m["content_head"],
+    )
 
 
 def test_the_full_image_is_generated_from_qs_estimate_of_z_and_follows_the_input_patch(models):
@@ -49,8 +64,9 @@ def test_the_full_image_is_generated_from_qs_estimate_of_z_and_follows_the_input
     z_hat = models.content_head(h, training=False)
     np.testing.assert_allclose(out["z"], z_hat, rtol=1e-6)
     np.testing.assert_allclose(out["coords"], models.spatial_head(h, training=False), rtol=1e-6)
-    np.testing.assert_allclose(out["images"], generate_full_images(models.generator, models.geometry, z_hat),
-                               atol=1e-6)  # G(ẑ), not G(random z)
+    np.testing.assert_allclose(
+        out["images"], generate_full_images(models.generator, models.geometry, z_hat), atol=1e-6
+    )  # G(ẑ), not G(random z)
     # Another input patch: another ẑ and another image.
     assert np.abs(out["z"][0] - out["z"][1]).max() > 1e-4
     assert np.abs(out["images"][0] - out["images"][1]).max() > 1e-4

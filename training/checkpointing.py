@@ -43,6 +43,7 @@ committed latest).
 Fault injection for tests: COCO_GAN_FAULT=<point>@<checkpoint number> makes the process
 SIGKILL itself at <point> of that save; points are listed in FAULT_POINTS.
 """
+
 from __future__ import annotations
 
 import errno
@@ -65,9 +66,9 @@ PREFIX = "ckpt"
 STAGING_PREFIX = ".staging-"
 FAULT_ENV = "COCO_GAN_FAULT"
 FAULT_POINTS = (
-    "mid_write",      # staging data file half written (as if killed inside Checkpoint.write)
+    "mid_write",  # staging data file half written (as if killed inside Checkpoint.write)
     "before_commit",  # new files renamed into place, state file not yet updated
-    "mid_prune",      # state file names the new checkpoint; first old file deleted, others not
+    "mid_prune",  # state file names the new checkpoint; first old file deleted, others not
 )
 _DATA_RE = re.compile(r"\.data-\d{5}-of-(\d{5})$")
 
@@ -146,8 +147,11 @@ def checkpoint_files(prefix) -> list:
         names = os.listdir(folder)
     except OSError:
         return []
-    return sorted(os.path.join(folder, n) for n in names
-                  if n == name + ".index" or (n.startswith(name + ".data-") and _DATA_RE.search(n)))
+    return sorted(
+        os.path.join(folder, n)
+        for n in names
+        if n == name + ".index" or (n.startswith(name + ".data-") and _DATA_RE.search(n))
+    )
 
 
 def missing_files(prefix) -> list:
@@ -205,11 +209,15 @@ class AtomicCheckpointManager:
         try:
             state = tf.train.get_checkpoint_state(str(self.directory))
         except Exception as e:  # a garbled state file: text_format.ParseError and friends
-            raise UserError(f"checkpoint state file {self.state_path} is unreadable ({_first_line(e)}); "
-                            f"move it away to restore by hand, or use a new --logdir") from None
+            raise UserError(
+                f"checkpoint state file {self.state_path} is unreadable ({_first_line(e)}); "
+                f"move it away to restore by hand, or use a new --logdir"
+            ) from None
         if state is None:  # TF logs a warning and returns None for a garbled file
-            raise UserError(f"checkpoint state file {self.state_path} is unreadable; move it away to "
-                            f"restore by hand, or use a new --logdir")
+            raise UserError(
+                f"checkpoint state file {self.state_path} is unreadable; move it away to "
+                f"restore by hand, or use a new --logdir"
+            )
         listed = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
         stamps = list(state.all_model_checkpoint_timestamps)
         if len(stamps) != len(listed):
@@ -278,8 +286,10 @@ class AtomicCheckpointManager:
                 os.replace(f, self.directory / os.path.basename(f))
             _fsync_dir(self.directory)
         except (OSError, tf.errors.OpError) as e:
-            raise UserError(io_error_message("write checkpoint", final, e) +
-                            f"; the previous checkpoint {self.latest_checkpoint or '(none)'} is intact") from None
+            raise UserError(
+                io_error_message("write checkpoint", final, e)
+                + f"; the previous checkpoint {self.latest_checkpoint or '(none)'} is intact"
+            ) from None
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -288,9 +298,11 @@ class AtomicCheckpointManager:
         listed = self._listed + [name]
         stamps = self._timestamps + [time.time()]
         self._write_state(name, listed, stamps)  # the commit point
-        prune = listed[:-self.max_to_keep]
+        prune = listed[: -self.max_to_keep]
         for old in prune:
-            for i, f in enumerate(sorted(checkpoint_files(self.directory / old), key=lambda p: not p.endswith(".index"))):
+            for i, f in enumerate(
+                sorted(checkpoint_files(self.directory / old), key=lambda p: not p.endswith(".index"))
+            ):
                 try:
                     os.unlink(f)  # the index first: a half-deleted checkpoint is visibly incomplete
                 except FileNotFoundError:
@@ -300,7 +312,7 @@ class AtomicCheckpointManager:
                 if i == 0:
                     _fault("mid_prune", number)
         if prune:
-            self._write_state(name, listed[-self.max_to_keep:], stamps[-self.max_to_keep:])
+            self._write_state(name, listed[-self.max_to_keep :], stamps[-self.max_to_keep :])
         return str(final)
 
     def _remove_stale_staging(self) -> None:
@@ -318,22 +330,25 @@ class AtomicCheckpointManager:
         """
         if not self._latest:
             return None
-        names = self._listed[:self._listed.index(self._latest) + 1] if self._latest in self._listed \
-            else [self._latest]
+        names = self._listed[: self._listed.index(self._latest) + 1] if self._latest in self._listed else [self._latest]
         path = None
         for name in reversed(names):
             candidate = str(self.directory / name)
             if checkpoint_files(candidate):
                 path = candidate
                 break
-            log(f"warning: checkpoint {candidate} is listed in {self.state_path} but its files are gone; "
-                f"trying the previous one")
+            log(
+                f"warning: checkpoint {candidate} is listed in {self.state_path} but its files are gone; "
+                f"trying the previous one"
+            )
             if name in self._listed:  # forgotten at the next save's state file
                 i = self._listed.index(name)
                 del self._listed[i], self._timestamps[i]
         if path is None:
-            raise UserError(f"{self.state_path} lists checkpoints but none of their files exist; "
-                            f"use a new --logdir (or move {self.state_path} away to start from scratch)")
+            raise UserError(
+                f"{self.state_path} lists checkpoints but none of their files exist; "
+                f"use a new --logdir (or move {self.state_path} away to start from scratch)"
+            )
         failure = None
         try:
             missing = missing_files(path)
@@ -364,10 +379,20 @@ class AtomicCheckpointManager:
                 verify_readable(other)
             except Exception:  # noqa: BLE001 - any failure means "not this one"
                 continue
-            return (f"{msg}; the newest older checkpoint that reads is {other}: to resume from it, move "
-                    f"{os.path.basename(path)}.* out of {self.directory}, or use a new --logdir")
+            return (
+                f"{msg}; the newest older checkpoint that reads is {other}: to resume from it, move "
+                f"{os.path.basename(path)}.* out of {self.directory}, or use a new --logdir"
+            )
         return f"{msg}; no other checkpoint in {self.directory} reads; use a new --logdir"
 
 
-__all__ = ["AtomicCheckpointManager", "FAULT_ENV", "FAULT_POINTS", "write_file_atomic",
-           "io_error_message", "verify_readable", "missing_files", "checkpoint_files"]
+__all__ = [
+    "AtomicCheckpointManager",
+    "FAULT_ENV",
+    "FAULT_POINTS",
+    "write_file_atomic",
+    "io_error_message",
+    "verify_readable",
+    "missing_files",
+    "checkpoint_files",
+]

@@ -27,6 +27,7 @@ batch-norm statistics, the losses and the gradient penalty's norm are computed i
 ``mixed_float16`` wraps the optimizers in `keras.optimizers.LossScaleOptimizer` (dynamic loss
 scaling; CocoGanStep scales the loss and the optimizer unscales and skips non-finite steps).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,10 +53,13 @@ def split_cpu(num_devices: int) -> None:
         return
     try:
         tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)])
+            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)]
+        )
     except RuntimeError as e:
-        raise RuntimeError(f"cannot split the CPU into {num_devices} logical devices: TensorFlow is "
-                           f"already initialised in this process ({e}); call make_strategy first") from None
+        raise RuntimeError(
+            f"cannot split the CPU into {num_devices} logical devices: TensorFlow is "
+            f"already initialised in this process ({e}); call make_strategy first"
+        ) from None
 
 
 def make_strategy(name: str = "default", num_cpu_devices: int | None = None) -> tf.distribute.Strategy:
@@ -70,8 +74,10 @@ def make_strategy(name: str = "default", num_cpu_devices: int | None = None) -> 
         return tf.distribute.get_strategy()
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable "
-                             "(cluster and task of this worker); see docs/scaling.md")
+            raise ValueError(
+                "--strategy=multi_worker needs the TF_CONFIG environment variable "
+                "(cluster and task of this worker); see docs/scaling.md"
+            )
         json.loads(os.environ["TF_CONFIG"])  # a malformed TF_CONFIG fails here, readably
         return tf.distribute.MultiWorkerMirroredStrategy()
     if num_cpu_devices and not tf.config.list_physical_devices("GPU"):
@@ -114,9 +120,15 @@ def wrap_for_loss_scaling(optimizers: dict, precision: str) -> dict:
     """float16 needs dynamic loss scaling; bfloat16 has float32's exponent range and does not."""
     if precision != "mixed_float16":
         return optimizers
-    return {k: keras.optimizers.LossScaleOptimizer(opt, name=f"{opt.name}_loss_scale")
-            for k, opt in optimizers.items()}
+    return {k: keras.optimizers.LossScaleOptimizer(opt, name=f"{opt.name}_loss_scale") for k, opt in optimizers.items()}
 
 
-__all__ = ["STRATEGIES", "PRECISIONS", "make_strategy", "split_cpu", "distribute_dataset",
-           "precision_policy", "wrap_for_loss_scaling"]
+__all__ = [
+    "STRATEGIES",
+    "PRECISIONS",
+    "make_strategy",
+    "split_cpu",
+    "distribute_dataset",
+    "precision_policy",
+    "wrap_for_loss_scaling",
+]

@@ -31,6 +31,7 @@ Decisions where the official code has no exact counterpart (docs/variants.md):
 Randomness stays stateless and keyed on (seed, step): the extrapolated positions and the
 second GP ε come from stream 3 of the step's key (training/step.py uses streams 1 and 2).
 """
+
 from __future__ import annotations
 
 import keras
@@ -57,12 +58,17 @@ def masked_spatial_loss(pred, target, in_bounds, coord_loss_w) -> dict:
     pred = tf.convert_to_tensor(pred, tf.float32)
     target = tf.convert_to_tensor(target, tf.float32)
     if pred.shape.rank != 2 or pred.shape != target.shape:
-        raise ValueError(f"masked spatial loss: expected prediction and target [B, D] vs got "
-                         f"{list(pred.shape)} and {list(target.shape)}")
+        raise ValueError(
+            f"masked spatial loss: expected prediction and target [B, D] vs got "
+            f"{list(pred.shape)} and {list(target.shape)}"
+        )
     per_row = coord_loss_w * tf.reduce_mean(tf.square(pred - target), axis=1)
     per_row = tf.where(in_bounds, per_row, tf.stop_gradient(per_row))
-    return dict(loss=tf.reduce_mean(per_row), mse=tf.reduce_mean(tf.square(pred - target)),
-                oob_fraction=1.0 - tf.reduce_mean(tf.cast(in_bounds, tf.float32)))
+    return dict(
+        loss=tf.reduce_mean(per_row),
+        mse=tf.reduce_mean(tf.square(pred - target)),
+        oob_fraction=1.0 - tf.reduce_mean(tf.cast(in_bounds, tf.float32)),
+    )
 
 
 def extrapolation_g_variables(generator, blocks) -> list:
@@ -82,8 +88,10 @@ def add_extrapolation_optimizers(state) -> None:
     """
     t = state.config.train_params
     if getattr(t, "mixed_precision", "none") == "mixed_float16":
-        raise UserError("beyond-boundary fine-tuning does not support mixed_float16 loss scaling; "
-                        "use mixed_precision: none or mixed_bfloat16")
+        raise UserError(
+            "beyond-boundary fine-tuning does not support mixed_float16 loss scaling; "
+            "use mixed_precision: none or mixed_bfloat16"
+        )
     models = state.models
 
     def adam(lr, name):
@@ -139,15 +147,21 @@ class ExtrapolationStep(CocoGanStep):
         e = tf.reshape(eps, [-1, 1])
         c_hat = e * c_real + (1.0 - e) * c_fake
         with tf.GradientTape() as tape:
-            logits, h = self.D((tf.concat([real, fake], 0), tf.concat([c_real, c_fake], 0)),
-                               training=True, update_state=True)
+            logits, h = self.D(
+                (tf.concat([real, fake], 0), tf.concat([c_real, c_fake], 0)), training=True, update_state=True
+            )
             real_logits, fake_logits = tf.split(logits, 2)
             h_real, h_fake = tf.split(h, 2)
             p_real = self.S(h_real, training=True, update_state=True)
             p_fake = self.S(h_fake, training=True, update_state=False)
             adv = wasserstein_loss(real_logits, fake_logits)
-            gp = gradient_penalty(lambda x: self.D((x, c_hat), training=True, update_state=False)[0],
-                                  real, fake, self.gp_lambda, epsilon=eps)
+            gp = gradient_penalty(
+                lambda x: self.D((x, c_hat), training=True, update_state=False)[0],
+                real,
+                fake,
+                self.gp_lambda,
+                epsilon=eps,
+            )
             s_real = spatial_consistency_loss(p_real, c_real, self.coord_w)
             s_fake = masked_spatial_loss(p_fake, c_fake, inside, self.coord_w)
             total = adv["d_loss"] + gp["gp_loss"] + s_real["loss"] + s_fake["loss"]
@@ -157,9 +171,14 @@ class ExtrapolationStep(CocoGanStep):
             scaled = self._scale(total)
         grads = tape.gradient(scaled, self.d_vars)
         self.opt["d_extrap"].apply_gradients(zip(grads, self.d_vars))
-        return {"extrap/loss_d": total, "extrap/gp": gp["gp_loss"], "extrap/wasserstein": adv["wasserstein"],
-                "extrap/spatial_fake_d": s_fake["loss"], "extrap/oob_fraction": s_fake["oob_fraction"],
-                "extrap/d_fake": tf.reduce_mean(fake_logits)}
+        return {
+            "extrap/loss_d": total,
+            "extrap/gp": gp["gp_loss"],
+            "extrap/wasserstein": adv["wasserstein"],
+            "extrap/spatial_fake_d": s_fake["loss"],
+            "extrap/oob_fraction": s_fake["oob_fraction"],
+            "extrap/d_fake": tf.reduce_mean(fake_logits),
+        }
 
     def extrap_g_objective(self, offsets, z):
         """G's extrapolation loss and its parts (call inside a tape); updates G's state as upstream."""
@@ -171,8 +190,7 @@ class ExtrapolationStep(CocoGanStep):
         s_fake = masked_spatial_loss(p_fake, c_fake, self.geo.in_bounds(offsets), self.coord_w)
         total = g_adv + s_fake["loss"]
         if self.code_w > 0:
-            total += content_consistency_loss(self.Q(h_fake, training=True, update_state=False), z,
-                                              self.code_w)["loss"]
+            total += content_consistency_loss(self.Q(h_fake, training=True, update_state=False), z, self.code_w)["loss"]
         return total, {"adv": g_adv, "spatial": s_fake["loss"]}
 
     def extrap_g_step(self, offsets, z):
@@ -208,5 +226,4 @@ class ExtrapolationStep(CocoGanStep):
         return self.update(real, offsets, z, inputs)
 
 
-__all__ = ["ExtrapolationStep", "add_extrapolation_optimizers", "extrapolation_g_variables",
-           "masked_spatial_loss"]
+__all__ = ["ExtrapolationStep", "add_extrapolation_optimizers", "extrapolation_g_variables", "masked_spatial_loss"]

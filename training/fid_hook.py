@@ -1,6 +1,7 @@
 """In-training FID (the official code's `fid_step`): a metric named by its sample count
 (fid5k for 5,000 samples) and a separately kept best-FID checkpoint, as upstream's
 snapshot_best_fid. The best value survives a resume (best_fid/state.json)."""
+
 from __future__ import annotations
 
 import json

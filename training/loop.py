@@ -4,6 +4,7 @@
 `logdir/checkpoints`, saves on SIGINT/SIGTERM before exiting, and stops with a clear
 message (without saving) if a loss becomes non-finite.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,8 @@ from data.pipeline import make_training_dataset
 from generation.sampling import generate_full_images, image_grid, sample_latents, save_png, to_uint8
 from generation.seams import seam_ratio
 from geometry import PatchGeometry
-from training.distribute import distribute_dataset
 from training.checkpointing import io_error_message
+from training.distribute import distribute_dataset
 from training.extrapolation import ExtrapolationStep
 from training.fid_hook import FidHook
 from training.state import build_training_state, check_or_write_config, checkpoint_manager
@@ -67,8 +68,14 @@ def _fmt_rate(x):
 class Trainer:
     """Owns the training state, the distribution strategy, the step function and the writers."""
 
-    def __init__(self, config: Config, logdir, strategy: tf.distribute.Strategy | None = None,
-                 data_dir: str | None = None, log=print):
+    def __init__(
+        self,
+        config: Config,
+        logdir,
+        strategy: tf.distribute.Strategy | None = None,
+        data_dir: str | None = None,
+        log=print,
+    ):
         self.config = config
         self.logdir = pathlib.Path(logdir)
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -156,8 +163,16 @@ class Trainer:
 
             @tf.function
             def weights_finite():
-                return {name: tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in model.variables
-                                             if tf.as_dtype(v.dtype).is_floating]) for name, model in models.items()}
+                return {
+                    name: tf.reduce_all(
+                        [
+                            tf.reduce_all(tf.math.is_finite(v))
+                            for v in model.variables
+                            if tf.as_dtype(v.dtype).is_floating
+                        ]
+                    )
+                    for name, model in models.items()
+                }
 
             self._weights_finite = weights_finite
         return [name for name, ok in self._weights_finite().items() if not bool(ok)]
@@ -165,8 +180,10 @@ class Trainer:
     def _check_finite(self, metrics: dict, step: int, n: int) -> None:
         """Stop (TrainingDiverged, nothing saved) on a non-finite loss or weight."""
         where = f"step {step}" if n == 1 else f"steps {step - n + 1}-{step}"
-        last = (f"not saved; the last good checkpoint is {self.manager.latest_checkpoint or '(none)'} "
-                f"(lower the learning rates or check the data)")
+        last = (
+            f"not saved; the last good checkpoint is {self.manager.latest_checkpoint or '(none)'} "
+            f"(lower the learning rates or check the data)"
+        )
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         message = f"non-finite {', '.join(bad)} in {where}; {last}"
         if not bad:
@@ -214,8 +231,9 @@ class Trainer:
                 tf.summary.scalar("metric/seam_ratio", seam_ratio(to_uint8(images), self.geo.micro_size))
             if batch is not None:
                 real = batch["macro_patches"][:16]
-                fake = self.step_fn.generate_macro(self.sample_z[:real.shape[0]], batch["macro_offsets"][:16],
-                                                   training=False)
+                fake = self.step_fn.generate_macro(
+                    self.sample_z[: real.shape[0]], batch["macro_offsets"][:16], training=False
+                )
                 tf.summary.image("samples/macro_real", image_grid(to_uint8(real))[None], max_outputs=1)
                 tf.summary.image("samples/macro_fake", image_grid(to_uint8(fake))[None], max_outputs=1)
 
@@ -254,18 +272,22 @@ class Trainer:
                     last_logged_step, t_last = step, now
                     if self.is_chief:
                         self._write_scalars(metrics, step, rates)
-                    self.log(f"step {step}/{total:g} | d {metrics['loss/d']:.3f} g {metrics['loss/g']:.3f} "
-                             f"gp {metrics['loss/gp']:.3f} W {metrics['loss/wasserstein']:.3f} "
-                             f"spatial {metrics['loss/spatial_real']:.3f} | {_fmt_rate(its)} it/s "
-                             f"{_fmt_rate(its * batch)} img/s")
+                    self.log(
+                        f"step {step}/{total:g} | d {metrics['loss/d']:.3f} g {metrics['loss/g']:.3f} "
+                        f"gp {metrics['loss/gp']:.3f} W {metrics['loss/wasserstein']:.3f} "
+                        f"spatial {metrics['loss/spatial_real']:.3f} | {_fmt_rate(its)} it/s "
+                        f"{_fmt_rate(its * batch)} img/s"
+                    )
                 if self.is_chief and crossed(lp.img_step):
                     self._write_images(step, preview)
                 if self.fid_hook is not None and crossed(lp.fid_step):
                     result = self.fid_hook(step)
                     with self.writer.as_default(step=step):
                         tf.summary.scalar(f"metric/{result.name}", result.fid)
-                    self.log(f"step {step}: {result.name} {result.fid:.2f} (best {result.best_fid:.2f} "
-                             f"at step {result.best_step})")
+                    self.log(
+                        f"step {step}: {result.name} {result.fid:.2f} (best {result.best_fid:.2f} "
+                        f"at step {result.best_step})"
+                    )
                 if crossed(lp.ckpt_step) or step >= total:
                     self.save_checkpoint(step)
                 if stop.signum is not None:

@@ -6,6 +6,7 @@ and the data pipeline restarts at batch `step` (data/pipeline.py), so the step c
 *is* the RNG and data position. The resolved configuration is written beside the
 checkpoints as config.yaml; a later run in the same log directory must agree with it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,16 +17,20 @@ import tensorflow as tf
 
 from configs import Config, ConfigError, UserError, load_config
 from models.build import build_models
-from training.checkpointing import AtomicCheckpointManager, io_error_message, write_file_atomic
 from models.layers import set_synchronized_batch_norm
+from training.checkpointing import AtomicCheckpointManager, io_error_message, write_file_atomic
 from training.distribute import precision_policy, wrap_for_loss_scaling
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
 # Keys a resumed run may change; anything else must match the checkpoint's run.
 RESUMABLE_CHANGES = {
-    ("train_params", "total_steps"), ("train_params", "steps_per_call"), ("data_params", "data_dir"),
-    ("train_params", "force_load_from_dir"), ("train_params", "epochs"), ("train_params", "sync_batch_norm"),
+    ("train_params", "total_steps"),
+    ("train_params", "steps_per_call"),
+    ("data_params", "data_dir"),
+    ("train_params", "force_load_from_dir"),
+    ("train_params", "epochs"),
+    ("train_params", "sync_batch_norm"),
 }
 
 
@@ -72,9 +77,15 @@ def build_training_state(config: Config) -> TrainingState:
     optimizers["q"].build(models["content_head"].trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoint = tf.train.Checkpoint(
-        step=step, generator=models["generator"], discriminator=models["discriminator"],
-        spatial_head=models["spatial_head"], content_head=models["content_head"],
-        g_optimizer=optimizers["g"], d_optimizer=optimizers["d"], q_optimizer=optimizers["q"])
+        step=step,
+        generator=models["generator"],
+        discriminator=models["discriminator"],
+        spatial_head=models["spatial_head"],
+        content_head=models["content_head"],
+        g_optimizer=optimizers["g"],
+        d_optimizer=optimizers["d"],
+        q_optimizer=optimizers["q"],
+    )
     return TrainingState(config, models, optimizers, step, checkpoint)
 
 
@@ -104,8 +115,10 @@ def check_or_write_config(config: Config, logdir: pathlib.Path, write: bool = Tr
             raise UserError(f"{path} is unreadable ({e}); use a new --logdir") from None
         diffs = config_differences(saved, config)
         if diffs:
-            raise UserError(f"--logdir {logdir} holds a run with another configuration ({'; '.join(diffs)}); "
-                            f"use a new --logdir or the saved settings")
+            raise UserError(
+                f"--logdir {logdir} holds a run with another configuration ({'; '.join(diffs)}); "
+                f"use a new --logdir or the saved settings"
+            )
     if write:
         write_text_atomic(path, config.to_yaml())
 
@@ -120,8 +133,9 @@ def write_text_atomic(path: pathlib.Path, text: str) -> None:
 
 def checkpoint_manager(state: TrainingState, logdir: pathlib.Path) -> AtomicCheckpointManager:
     """Atomic, flushed saves; old checkpoints pruned only after the new one is committed."""
-    return AtomicCheckpointManager(state.checkpoint, pathlib.Path(logdir) / CHECKPOINT_DIR,
-                                   max_to_keep=state.config.log_params.max_to_keep)
+    return AtomicCheckpointManager(
+        state.checkpoint, pathlib.Path(logdir) / CHECKPOINT_DIR, max_to_keep=state.config.log_params.max_to_keep
+    )
 
 
 def restore_latest(state: TrainingState, manager: AtomicCheckpointManager, log=print) -> int:

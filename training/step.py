@@ -19,14 +19,14 @@ macro positions of an iteration depend only on the seed and the step counter, so
 from a checkpoint replays exactly, and a batch split over replicas draws the same numbers
 as one device (each replica slices its rows out of the global draw).
 """
+
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
 from geometry import PatchGeometry, repeat_latents
-from losses import (content_consistency_loss, gradient_penalty, spatial_consistency_loss,
-                    wasserstein_loss)
+from losses import content_consistency_loss, gradient_penalty, spatial_consistency_loss, wasserstein_loss
 
 # Fold constants that separate the random streams drawn from one (seed, step) key.
 _Z_STREAM, _GP_STREAM = 1, 2
@@ -38,7 +38,7 @@ def _global_slice(tensor_fn, per_replica_batch):
     n = ctx.num_replicas_in_sync if ctx is not None else 1
     rid = ctx.replica_id_in_sync_group if ctx is not None else 0
     full = tensor_fn(per_replica_batch * n)
-    return full[rid * per_replica_batch:(rid + 1) * per_replica_batch]
+    return full[rid * per_replica_batch : (rid + 1) * per_replica_batch]
 
 
 class CocoGanStep:
@@ -68,7 +68,8 @@ class CocoGanStep:
     def sample_z(self, step, batch):
         key = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64) * 4 + _Z_STREAM])
         return _global_slice(
-            lambda n: tf.random.stateless_uniform([n, self.z_dim], key, minval=-1.0, maxval=1.0), batch)
+            lambda n: tf.random.stateless_uniform([n, self.z_dim], key, minval=-1.0, maxval=1.0), batch
+        )
 
     def gp_epsilon(self, step, batch):
         key = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64) * 4 + _GP_STREAM])
@@ -111,7 +112,11 @@ class CocoGanStep:
             adv = wasserstein_loss(real_logits, fake_logits)
             gp = gradient_penalty(
                 lambda x: self.D((x, c_M), training=True, update_state=False)[0],
-                real, fake, self.gp_lambda, epsilon=eps)
+                real,
+                fake,
+                self.gp_lambda,
+                epsilon=eps,
+            )
             s_real = spatial_consistency_loss(c_real, c_M, self.coord_w)
             s_fake = spatial_consistency_loss(c_fake, c_M, self.coord_w)
             total = adv["d_loss"] + gp["gp_loss"] + s_real["loss"] + s_fake["loss"]
@@ -158,9 +163,13 @@ class CocoGanStep:
             scaled_q = self._scale(content, self.opt["q"])
         grads = tape.gradient(scaled, self.g_vars)
         self.opt["g"].apply_gradients(zip(grads, self.g_vars))
-        out = {"loss/g": total, "loss/g_adv": g_adv, "loss/spatial_fake": s_fake["loss"],
-               "loss/content": content,
-               "metric/spatial_error_fake": tf.reduce_mean(tf.abs(c_fake - c_M))}
+        out = {
+            "loss/g": total,
+            "loss/g_adv": g_adv,
+            "loss/spatial_fake": s_fake["loss"],
+            "loss/content": content,
+            "metric/spatial_error_fake": tf.reduce_mean(tf.abs(c_fake - c_M)),
+        }
         if self.train_q:
             q_grads = tape.gradient(scaled_q, self.q_vars)
             self.opt["q"].apply_gradients(zip(q_grads, self.q_vars))

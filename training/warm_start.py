@@ -16,6 +16,7 @@ Order of precedence when a Trainer starts (`restore_or_warm_start`):
 As upstream (logger.load_ckpt), the step counter continues from the source checkpoint, so
 `--steps` / total_steps count from the regular run's step.
 """
+
 from __future__ import annotations
 
 import pathlib
@@ -26,10 +27,10 @@ from configs import ConfigError, UserError, load_config
 from training.state import CHECKPOINT_DIR, CONFIG_FILE, restore_latest
 
 # Keys that must agree between the source run and this one (the shapes of every variable).
-_SHAPE_KEYS = {"data_params": ("full_image_size", "macro_patch_size", "micro_patch_size", "c_dim",
-                               "coordinate_system"),
-               "model_params": ("z_dim", "spatial_dim", "g_extra_layers", "d_extra_layers", "ngf_base",
-                                "ndf_base", "aux_dim")}
+_SHAPE_KEYS = {
+    "data_params": ("full_image_size", "macro_patch_size", "micro_patch_size", "c_dim", "coordinate_system"),
+    "model_params": ("z_dim", "spatial_dim", "g_extra_layers", "d_extra_layers", "ngf_base", "ndf_base", "aux_dim"),
+}
 
 
 def find_source_checkpoint(source) -> str:
@@ -42,8 +43,10 @@ def find_source_checkpoint(source) -> str:
             found = tf.train.latest_checkpoint(str(directory))
             if found:
                 return found
-    raise UserError(f"train_params.force_load_from_dir={source}: no checkpoint there; point it at the "
-                    f"checkpoints directory (or log directory) of a trained run")
+    raise UserError(
+        f"train_params.force_load_from_dir={source}: no checkpoint there; point it at the "
+        f"checkpoints directory (or log directory) of a trained run"
+    )
 
 
 def _check_compatible(config, checkpoint: str) -> None:
@@ -56,8 +59,12 @@ def _check_compatible(config, checkpoint: str) -> None:
             except ConfigError:
                 return
             new = config.to_dict()
-            diffs = [f"{s}.{k}: {saved[s][k]!r} (source) vs {new[s][k]!r}"
-                     for s, keys in _SHAPE_KEYS.items() for k in keys if saved[s][k] != new[s][k]]
+            diffs = [
+                f"{s}.{k}: {saved[s][k]!r} (source) vs {new[s][k]!r}"
+                for s, keys in _SHAPE_KEYS.items()
+                for k in keys
+                if saved[s][k] != new[s][k]
+            ]
             if diffs:
                 raise UserError(f"cannot warm-start from {checkpoint}: the networks differ ({'; '.join(diffs)})")
             return
@@ -96,11 +103,15 @@ def warm_start(state, source, manager=None, log=print) -> int:
     variables = _state_variables(state)
     missing = _not_restored(status, variables)
     if missing and len(missing) == len(variables):
-        raise UserError(f"cannot warm-start from {checkpoint}: it holds none of this run's variables "
-                        f"(not a checkpoint of this project's training runs?)")
+        raise UserError(
+            f"cannot warm-start from {checkpoint}: it holds none of this run's variables "
+            f"(not a checkpoint of this project's training runs?)"
+        )
     step = int(state.step.numpy())
-    lines = [f"Warm start from {checkpoint} (step {step}): restored {len(variables) - len(missing)} of "
-             f"{len(variables)} variables."]
+    lines = [
+        f"Warm start from {checkpoint} (step {step}): restored {len(variables) - len(missing)} of "
+        f"{len(variables)} variables."
+    ]
     if missing:
         lines.append(f"Not in that checkpoint, initialised fresh ({len(missing)}):")
         lines += [f"  {name}" for name in missing]
@@ -119,8 +130,10 @@ def restore_or_warm_start(state, manager, log=print) -> int:
     if t.force_load_from_dir:
         return warm_start(state, t.force_load_from_dir, manager, log)
     if t.train_extrap:
-        raise UserError("beyond-boundary fine-tuning (train_extrap) starts from a trained model: set "
-                        "train_params.force_load_from_dir to the checkpoints directory of the regular run")
+        raise UserError(
+            "beyond-boundary fine-tuning (train_extrap) starts from a trained model: set "
+            "train_params.force_load_from_dir to the checkpoints directory of the regular run"
+        )
     return step
 
 
