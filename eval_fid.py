@@ -1,4 +1,4 @@
-"""FID with TTUR's protocol (paper Table 1; DESIGN.md section 7).
+"""FID with TTUR's protocol (paper Table 1; docs/design.md, FID protocol).
 
 Reference statistics of a dataset at the training size (TTUR's .npz keys):
   python eval_fid.py --mode=stats --data_dir=DIR --dataset=celeba --size=64 \

@@ -1,4 +1,4 @@
-"""tf.data pipelines of COCO-GAN: real macro patches and their positions (DESIGN §3, §6).
+"""tf.data pipelines of COCO-GAN: real macro patches and their positions (docs/design.md, Data).
 
 Training stream (`make_training_dataset`)
 -----------------------------------------

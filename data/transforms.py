@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-# DESIGN §6: the official CelebA face box is rows 50:178, cols 25:153 of the aligned
+# docs/design.md, Data: the official CelebA face box is rows 50:178, cols 25:153 of the aligned
 # 218x178 (height x width) image, a 128x128 square. Expressed as fractions of the image
 # size it applies to any resolution with the same geometry (e.g. the 109x89 half-size copy,
 # where it is rows 25:89, cols 12.5:76.5).
@@ -60,7 +60,7 @@ def crop_and_resize(image, box, size):
 
 
 def celeba_crop(image, size=None):
-    """DESIGN §6 CelebA preprocessing on an image of any resolution of the 178x218 geometry.
+    """CelebA preprocessing (docs/design.md, Data) on an image of any resolution of the 178x218 geometry.
 
     Without `size` it returns the face box itself (128x128 on the original images, rounded
     to whole pixels); with `size` (e.g. (64, 64)) it crops and bilinearly resizes in one step.

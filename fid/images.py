@@ -1,7 +1,7 @@
 """A small, self-contained image-folder reader for the FID tools.
 
 Yields uint8 RGB batches. Real images for reference statistics must go
-through the same geometry as training data (DESIGN.md section 6):
+through the same geometry as training data (docs/design.md, Data):
 
 * CelebA: crop rows 50:178, cols 25:153 of the 178x218 (W x H) aligned image,
   scaled to the file's actual size (on the 89x109 half-resolution copy:
@@ -11,7 +11,7 @@ through the same geometry as training data (DESIGN.md section 6):
 The resize is PIL's bilinear filter (antialiased when shrinking), which is
 what the official code's ``scipy.misc.imresize`` used after its integer crop;
 a fractional crop box is handled as described in ``load_image``.
-Unlike that code, uint8 images are never min-max rescaled (DESIGN.md §8).
+Unlike that code, uint8 images are never min-max rescaled (docs/design.md, Deviations from the official code).
 """
 
 import math

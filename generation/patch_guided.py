@@ -5,7 +5,7 @@
     G on every micro coordinate with ẑ ──> full image; ĉ rounded to the nearest discrete
     macro position says where the input patch should sit in it.
 
-Wiring (DESIGN §8): the official graph builds ẑ = Q(D(real_macro, None)) and then generates
+Wiring (docs/design.md, Training variants): the official graph builds ẑ = Q(D(real_macro, None)) and then generates
 its "patch-guided" images from the *random* z placeholder, so ẑ is never used. Here G is run
 on ẑ, and `tests/test_variants_patch_guided.py` checks that the image is G(ẑ) and that a
 different input patch changes ẑ and the image.

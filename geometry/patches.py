@@ -1,4 +1,4 @@
-"""Patch geometry of COCO-GAN: coordinates, crops and merges (paper §3, DESIGN §3).
+"""Patch geometry of COCO-GAN: coordinates, crops and merges (paper §3; docs/design.md, Coordinates and patches).
 
 Everything else (data pipeline, training step, every generation mode) asks this
 module three questions: *which coordinates*, *which crop*, *which merge*.

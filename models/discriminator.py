@@ -30,7 +30,7 @@ Kept from the official code
 - ``coords=None`` drops the projection term, as the official gradient-penalty
   critic ``d_builder(interpolates, None)`` does (an option for the trainer).
 
-Official defects not copied (DESIGN section 8)
+Official defects not copied (docs/design.md, Deviations from the official code)
 - SN-Linear init: truncated normal sqrt(1/fan_in) instead of the accidental
   Glorot fallback.  (The loss/optimizer defects live in losses/ and the trainer.)
 

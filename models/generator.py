@@ -20,7 +20,7 @@ Kept from the official code
   cond with biases, Glorot init, no "1 +" on gamma; CBN momentum 0.99, eps 1e-5.
 - Conv init truncated normal sqrt(2/fan_in); one power iteration per update.
 
-Official defects not copied (DESIGN section 8)
+Official defects not copied (docs/design.md, Deviations from the official code)
 - CBN normalised by sqrt(var**2 + eps): here sqrt(var + eps) (paper Eq. 5).
 - SN-Linear init fell back to Glorot uniform through an inverted ``if``: here the
   intended truncated normal with stddev sqrt(1/fan_in).

@@ -35,7 +35,7 @@ Batch norms
 axis except the channels in training (biased variance, as ``tf.nn.moments``)
 and the moving averages at inference.  Normalisation is (x - mean) /
 sqrt(var + eps) (paper Eq. 5); the official CBN's sqrt(var**2 + eps) is a
-defect that is not copied (DESIGN section 8).
+defect that is not copied (docs/design.md, Conditional batch normalisation).
 
 Distribution: u is created with aggregation ONLY_FIRST_REPLICA and the moving
 statistics with aggregation MEAN, so that ``assign`` inside a
@@ -122,7 +122,7 @@ class SpectralNormDense(_SpectralNormBase):
 
     Kernel init: truncated normal, stddev sqrt(1 / fan_in), the official code's
     *intended* init (its inverted ``if`` fell back to Glorot uniform: a defect
-    not copied, DESIGN section 8).  Bias init zero.
+    not copied, docs/design.md, Spectral normalisation).  Bias init zero.
     """
 
     def __init__(self, units: int, use_bias: bool = True, **kwargs):
@@ -294,7 +294,8 @@ class ConditionalBatchNorm(_MovingStatsMixin, keras.layers.Layer):
         ch = int(x_shape[-1])
         # gamma's bias starts at 1, as every batch-norm scale does; the official zero bias
         # makes gamma(y) a zero-mean random sign per sample and channel at initialisation, and
-        # on CPU-length runs G then learned no position-dependent structure (docs/faithfulness_models.md).
+        # on CPU-length runs G then learned no position-dependent structure
+        # (docs/design.md, Conditional batch normalisation).
         self.gamma_dense = keras.layers.Dense(ch, bias_initializer="ones", name="gamma")
         self.beta_dense = keras.layers.Dense(ch, name="beta")
         self.gamma_dense.build(tuple(y_shape))

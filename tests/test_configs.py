@@ -45,7 +45,7 @@ def test_official_geometry_and_batch(name, full, macro, micro, batch, extra):
     c = load_config(config_path(name))
     assert c.full_size == full and c.macro_size == (macro, macro) and c.micro_size == (micro, micro)
     assert c.train_params.batch_size == batch and c.model_params.g_extra_layers == extra
-    # Shared hyper-parameters (DESIGN §2).
+    # Shared hyper-parameters (docs/design.md, Configurations).
     assert (c.model_params.z_dim, c.model_params.ngf_base, c.model_params.aux_dim) == (128, 64, 128)
     assert (c.train_params.glr, c.train_params.dlr, c.train_params.beta1, c.train_params.beta2) == (
         1e-4,

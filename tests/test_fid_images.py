@@ -60,7 +60,7 @@ def test_shared_celeba_sample(celeba_dir):
 
 
 def test_agrees_with_the_training_pipeline_crop(celeba_dir):
-    # Two independent implementations of DESIGN §6: ours (integer cover crop +
+    # Two independent implementations of docs/design.md, Data: ours (integer cover crop +
     # PIL bilinear, as the official get_celeba_image) and the training
     # pipeline's (one ScaleAndTranslate over the fractional box). On the
     # half-resolution files they agree to one grey level (rounding).

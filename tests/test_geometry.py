@@ -1,4 +1,4 @@
-"""Patch geometry against the formulas of DESIGN §3 and against pixel-exact crop/merge identities."""
+"""Patch geometry against docs/design.md, Coordinates and patches, and against pixel-exact crop/merge identities."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""One COCO-GAN training iteration: a D step then a G step (and Q's own step), paper §3 / DESIGN §5.
+"""One COCO-GAN training iteration: a D step, a G step, Q's own step (docs/design.md, Losses and optimisation).
 
 The trainer owns the optimizers; the models own only their weights. Objectives:
 
