@@ -49,3 +49,27 @@ def content_consistency_loss(z_pred, z, code_loss_w) -> dict:
     _check_pair(z_pred, z, "content consistency")
     l1 = tf.reduce_mean(tf.abs(z - z_pred))
     return dict(loss=code_loss_w * l1, l1=l1)
+
+
+def masked_spatial_loss(pred, target, in_bounds, coord_loss_w) -> dict:
+    """L_S with the gradient of out-of-range rows stopped (beyond-boundary fine-tuning; official
+    trainer.py ``_compose_losses`` oob_mask).
+
+        per_row_b = coord_loss_w * mean_d (pred_bd - target_bd)^2
+        loss      = mean_b [ per_row_b            if in_bounds_b
+                             stop_gradient(per_row_b) otherwise ]
+
+    The value equals `spatial_consistency_loss`; only the gradient of out-of-range rows is
+    removed (there is no correct position to regress to past the border). in_bounds: bool [B].
+    Returns dict(loss, mse, oob_fraction).
+    """
+    pred = tf.convert_to_tensor(pred, tf.float32)
+    target = tf.convert_to_tensor(target, tf.float32)
+    _check_pair(pred, target, "masked spatial consistency")
+    per_row = coord_loss_w * tf.reduce_mean(tf.square(pred - target), axis=1)
+    per_row = tf.where(in_bounds, per_row, tf.stop_gradient(per_row))
+    return dict(
+        loss=tf.reduce_mean(per_row),
+        mse=tf.reduce_mean(tf.square(pred - target)),
+        oob_fraction=1.0 - tf.reduce_mean(tf.cast(in_bounds, tf.float32)),
+    )
