@@ -179,6 +179,10 @@ def main(argv):
         user_errors += (ConfigUserError,)
     except ImportError:
         pass
+    if FLAGS.mode != "fid" or not all(str(path).endswith(".npz") for path in (FLAGS.a, FLAGS.b)):
+        from training.devices import print_device_report  # Inception runs: say where
+
+        print_device_report(log=lambda text: print(text, flush=True))
     try:
         {"stats": run_stats, "fid": run_fid, "checkpoint": run_checkpoint}[FLAGS.mode]()
     except user_errors as e:

@@ -350,7 +350,9 @@ def main(argv):
     if FLAGS.batch_size < 1:
         raise UserError(f"--batch_size={FLAGS.batch_size} must be at least 1")
     from generation.restore import load_generator  # imports TensorFlow: after the cheap checks
+    from training.devices import print_device_report
 
+    print_device_report(log=lambda text: print(text, flush=True))
     loaded = load_generator(FLAGS.logdir, FLAGS.checkpoint)
     step = f" (step {loaded.step})" if loaded.step is not None else ""
     print(f"{FLAGS.mode}: generator of {loaded.source}{step}", flush=True)

@@ -27,6 +27,12 @@ flags.DEFINE_string(
     "logdir", None, "Log directory for checkpoints, TensorBoard and samples (default: ./logs/<exp_name>)."
 )
 flags.DEFINE_integer("steps", None, "Total training iterations (overrides train_params.total_steps).")
+flags.DEFINE_float(
+    "train_minutes",
+    None,
+    "Stop (and save) after this many minutes of training time, counted across resumes "
+    "(overrides train_params.total_train_minutes; docs/study.md says what counts).",
+)
 flags.DEFINE_integer("batch_size", None, "Global batch size (overrides train_params.batch_size).")
 flags.DEFINE_integer("seed", None, "Random seed (overrides train_params.seed).")
 flags.DEFINE_integer("steps_per_call", None, "Iterations per tf.function call (overrides the config).")
@@ -70,6 +76,7 @@ def resolve_from_flags():
 
     overrides = {
         "train_params.total_steps": FLAGS.steps,
+        "train_params.total_train_minutes": FLAGS.train_minutes,
         "train_params.batch_size": FLAGS.batch_size,
         "train_params.seed": FLAGS.seed,
         "train_params.steps_per_call": FLAGS.steps_per_call,
@@ -93,6 +100,7 @@ def main(argv):
     from training.distribute import make_strategy  # imports TensorFlow: after the cheap checks above
 
     strategy = make_strategy(FLAGS.strategy, FLAGS.cpu_devices)  # before TensorFlow's first op
+    from training.devices import print_device_report
     from training.loop import train
 
     print(
@@ -100,6 +108,7 @@ def main(argv):
         f"{strategy.num_replicas_in_sync} replica(s))",
         flush=True,
     )
+    print_device_report(strategy, config, log=lambda text: print(text, flush=True))
     train(config, logdir, strategy=strategy)
     print(f"Done. Samples and checkpoints are in {logdir}; run: tensorboard --logdir {logdir}", flush=True)
 

@@ -1,0 +1,123 @@
+"""The start-up device report (training/devices.py), the CPU warning for paper configurations,
+and that the command lines print them."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from configs import config_path, load_config
+from training import devices
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def fake_gpus(n):
+    return [tf.config.PhysicalDevice(name=f"/physical_device:GPU:{i}", device_type="GPU") for i in range(n)]
+
+
+def test_cpu_report_names_cores_strategy_policy_and_xla():
+    cores = len(os.sched_getaffinity(0))
+    text = devices.device_report(precision="none", jit_compile=True)
+    assert text == f"devices: CPU only ({cores} cores) | default strategy, 1 replica | dtype policy float32 | XLA on"
+    text = devices.device_report(precision="mixed_bfloat16", jit_compile=False)
+    assert text.endswith("| dtype policy mixed_bfloat16 | XLA off")
+
+
+def test_report_without_a_training_config_shows_the_global_policy_and_no_xla():
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        text = devices.device_report()
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert text.endswith("| dtype policy mixed_bfloat16")
+    assert "XLA" not in text
+
+
+def test_fake_gpus_are_listed_with_name_capability_and_memory(monkeypatch):
+    details = {0: {"device_name": "NVIDIA A100-SXM4-40GB", "compute_capability": (8, 0)}, 1: {}}
+    monkeypatch.setattr(devices, "physical_gpus", lambda: fake_gpus(2))
+    monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda d: details[int(d.name.rsplit(":", 1)[1])])
+
+    def memory(name):
+        if name == "GPU:1":
+            raise ValueError("not initialised")
+        return {"current": 512 * 2**20, "peak": 600 * 2**20}
+
+    monkeypatch.setattr(tf.config.experimental, "get_memory_info", memory)
+    text = devices.describe_devices()
+    assert text == "2 GPUs: GPU:0 NVIDIA A100-SXM4-40GB (compute 8.0, 512 MiB in use); GPU:1 GPU:1"
+    assert devices.cpu_training_warning(load_config(config_path("CelebA_128x128_N2M2S64"))) is None
+
+
+def test_paper_config_without_gpu_warns_with_the_expected_cpu_time():
+    config = load_config(config_path("CelebA_128x128_N2M2S64"))
+    warning = devices.cpu_training_warning(config, gpus=[])
+    # 5.2 TFLOP per iteration at 100 GFLOP/s: 52 s; 100k iterations: 52e5 s = 60 days
+    assert warning.startswith("warning: no GPU visible: CelebA_128x128_N2M2S64 (128x128, ngf_base 64, batch 128)")
+    assert "~52 s per iteration" in warning and "~60 days for 100k iterations" in warning
+    assert "pip install -r requirements-gpu.txt" in warning
+    for name in ("CelebA_64x64_N2M2S32", "LSUN_256x256_N2M2S128", "CelebAHQ_1024x1024_N2M2S512"):
+        assert devices.cpu_training_warning(load_config(config_path(name)), gpus=[]) is not None, name
+
+
+@pytest.mark.parametrize(
+    "name", ["tiny", "MNIST_32x32_N2M2S16", "CelebA_64x64_N2M2S32_CPU", "CelebA_32x32_N2M2S16_CPU"]
+)
+def test_cpu_configs_do_not_warn(name):
+    assert devices.cpu_training_warning(load_config(config_path(name)), gpus=[]) is None
+
+
+def test_main_prints_the_report_and_the_warning_and_still_trains(monkeypatch, capsys, tmp_path):
+    from absl import flags
+
+    import main
+    import training.loop
+
+    calls = []
+    monkeypatch.setattr(training.loop, "train", lambda config, logdir, strategy: calls.append(config))
+    for name, warns in (("CelebA_128x128_N2M2S64", True), ("tiny", False)):
+        monkeypatch.setattr(sys, "argv", ["main.py", f"--config={config_path(name)}", f"--logdir={tmp_path / name}"])
+        flags.FLAGS.unparse_flags()
+        try:
+            with pytest.raises(SystemExit) as exit_info:
+                main.run()
+        finally:
+            flags.FLAGS.unparse_flags()
+        out = capsys.readouterr().out
+        assert exit_info.value.code in (0, None)
+        assert f"devices: CPU only ({len(os.sched_getaffinity(0))} cores) | default strategy, 1 replica" in out
+        assert ("warning: no GPU visible" in out) == warns
+    assert [c.log_params.exp_name for c in calls] == ["CelebA_128x128_N2M2S64", "tiny"]  # the warning does not stop
+
+
+@pytest.mark.slow  # two subprocesses that import TensorFlow: ~16 s of CPU
+def test_generate_and_eval_fid_print_the_report_first():
+    commands = {"generate.py": ["--logdir=/nonexistent/run"], "eval_fid.py": ["--mode=stats"]}
+    runs = {  # both at once: each spends most of its time importing TensorFlow
+        script: subprocess.Popen(
+            [sys.executable, str(REPO / script), *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for script, args in commands.items()
+    }
+    for script, run in runs.items():
+        out, err = (stream.decode() for stream in run.communicate(timeout=300))
+        assert run.returncode == 1, script  # the bad input still fails as one error line, after the report
+        assert out.splitlines()[0].startswith("devices: CPU only ("), (script, out, err)
+        assert "error:" in err, script
+
+
+def test_gpu_requirements_pin_the_same_stack_with_the_cuda_extra():
+    def pins(name):
+        lines = (REPO / name).read_text().splitlines()
+        return [line for line in lines if line.strip() and not line.startswith("#")]
+
+    cpu, gpu = pins("requirements.txt"), pins("requirements-gpu.txt")
+    assert [line.replace("tensorflow==", "tensorflow[and-cuda]==") for line in cpu] == gpu
+    assert "tensorflow[and-cuda]==2.21.0" in gpu
