@@ -108,6 +108,43 @@ def iteration_flops(trainer, batch) -> dict:
     return {"flops": float(prof.total_float_ops), "conv_matmul_flops": float(dense), "by_type": by_type}
 
 
+def time_train_calls(trainer, batch, warmup: int, iters: int, deadline: float | None = None) -> tuple:
+    """Times the Trainer's compiled call on `batch` repeated: (timings dict, call, iterator).
+
+    The first call (tracing, compilation) is timed apart, then `warmup` untimed and `iters` timed
+    iterations; past `deadline` (time.perf_counter()) no further iteration starts and
+    "iters_timed" says how many ran (at least one).
+    """
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    iterator = iter(trainer.strategy.experimental_distribute_dataset(dataset))
+    call = trainer._build_train_calls(1)
+    t = time.perf_counter()
+    float(call(iterator)["loss/d"])
+    first = time.perf_counter() - t
+    late = lambda: deadline is not None and time.perf_counter() > deadline  # noqa: E731
+    for _ in range(warmup):
+        if late():
+            break
+        float(call(iterator)["loss/d"])
+    times = []
+    for _ in range(iters):
+        if times and late():
+            break
+        t = time.perf_counter()
+        float(call(iterator)["loss/d"])  # one host sync per iteration, as training with steps_per_call 1
+        times.append(time.perf_counter() - t)
+    out = {
+        "first_call_s": first,
+        "iters_timed": len(times),
+        "iter_s_median": sorted(times)[len(times) // 2],
+        "iter_s_best": min(times),
+        "iter_s_mean": sum(times) / len(times),
+    }
+    return out, call, iterator
+
+
 def train_speed(config, batch_size: int, warmup: int, iters: int, profile_dir: str | None) -> dict:
     import tensorflow as tf
 
@@ -116,25 +153,7 @@ def train_speed(config, batch_size: int, warmup: int, iters: int, profile_dir: s
     batch = synthetic_batch(config, batch_size)
     logdir = tempfile.mkdtemp(prefix="coco_gan_bench_")
     trainer = Trainer(config, logdir, log=lambda *_: None)
-    dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    iterator = iter(trainer.strategy.experimental_distribute_dataset(dataset))
-    call = trainer._build_train_calls(1)
-    t = time.perf_counter()
-    float(call(iterator)["loss/d"])
-    first = time.perf_counter() - t
-    for _ in range(warmup):
-        float(call(iterator)["loss/d"])
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        float(call(iterator)["loss/d"])  # one host sync per iteration, as training with steps_per_call 1
-        times.append(time.perf_counter() - t)
-    out = {
-        "first_call_s": first,
-        "iter_s_median": sorted(times)[len(times) // 2],
-        "iter_s_best": min(times),
-        "iter_s_mean": sum(times) / len(times),
-    }
+    out, call, iterator = time_train_calls(trainer, batch, warmup, iters)
     out.update(iteration_flops(trainer, batch))
     if profile_dir:
         tf.profiler.experimental.start(profile_dir)
