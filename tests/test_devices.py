@@ -121,3 +121,69 @@ def test_gpu_requirements_pin_the_same_stack_with_the_cuda_extra():
     cpu, gpu = pins("requirements.txt"), pins("requirements-gpu.txt")
     assert [line.replace("tensorflow==", "tensorflow[and-cuda]==") for line in cpu] == gpu
     assert "tensorflow[and-cuda]==2.21.0" in gpu
+
+
+# Ops that, with tf.config.experimental.enable_op_determinism() on a GPU, raise UnimplementedError
+# (no deterministic GPU kernel) or are moved to the CPU: the TensorFlow determinism RFC
+# (tensorflow/community rfcs/20210119-determinism.md) and the 2.8 release notes. Segment sums and
+# tf.gather's gradient have had deterministic GPU kernels since 2.7.
+NO_DETERMINISTIC_GPU_KERNEL = {
+    "ResizeNearestNeighborGrad",  # tf.image.resize(method="nearest") gradient
+    "ResizeBicubicGrad",
+    "ResizeAreaGrad",
+    "CropAndResizeGradImage",
+    "CropAndResizeGradBoxes",
+    "DepthwiseConv2dNativeBackpropFilter",
+    "SparseTensorDenseMatMul",
+    "AdjustContrastv2",
+    "Bincount",
+    "DenseBincount",
+    "MaxPoolGrad",  # cuDNN's max-pooling backward is not deterministic
+    "ScatterNd",  # the scatter family runs on the CPU under determinism
+    "TensorScatterAdd",
+    "TensorScatterUpdate",
+    "ResourceScatterAdd",
+}
+HOST_ROUND_TRIPS = {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
+
+
+def op_types(concrete) -> set:
+    """Op types of a traced function and of every function in its library (conds, nested functions)."""
+    graph_def = concrete.graph.as_graph_def()
+    types = {node.op for node in graph_def.node}
+    for function in graph_def.library.function:
+        types |= {node.op for node in function.node_def}
+    return types
+
+
+def test_op_finder_sees_a_resize_gradient():
+    # A positive control of op_types: the nearest-neighbour resize gradient is found.
+    @tf.function
+    def grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.image.resize(x, [8, 8], method="nearest")
+        return tape.gradient(y, x)
+
+    assert "ResizeNearestNeighborGrad" in op_types(grad.get_concrete_function(tf.TensorSpec([1, 4, 4, 1])))
+
+
+def test_training_iteration_has_deterministic_gpu_kernels_and_no_host_round_trip(tmp_path):
+    from configs import replace
+    from data.pipeline import make_training_dataset
+    from training.distribute import distribute_dataset
+    from training.loop import Trainer
+
+    # mixed_float16 (loss-scale conds) with Q trained: every path of the step is in the graph.
+    config = replace(
+        load_config(config_path("tiny")),
+        train_params={"Q_update_period": 1, "mixed_precision": "mixed_float16"},
+        loss_params={"code_loss_w": 1.0},
+    )
+    trainer = Trainer(config, tmp_path / "run", log=lambda *_: None)
+    iterator = iter(distribute_dataset(trainer.strategy, make_training_dataset(config)))
+    types = op_types(trainer._build_train_calls(1).get_concrete_function(iterator))
+    assert {"Conv2DBackpropFilter", "Conv2DBackpropInput", "AvgPoolGrad", "StatelessRandomUniformV2"} <= types
+    assert not types & NO_DETERMINISTIC_GPU_KERNEL
+    assert not types & HOST_ROUND_TRIPS
+    assert {t for t in types if "Stateful" in t or t.startswith("RandomUniform")} == set()  # no unseeded draws
