@@ -56,6 +56,7 @@ class TrainParams:
     # (added) generator residual blocks the beyond-boundary step updates (official: g_resblock_0/1)
     extrap_g_blocks: list = dataclasses.field(default_factory=lambda: [0, 1])
     total_steps: float = INF  # (added) stop after this many iterations; --steps overrides
+    total_train_minutes: float = INF  # (added) stop once this much training time is spent; --train_minutes
     steps_per_call: int = 1  # (added) iterations run inside one tf.function call
     jit_compile: bool = False  # (added) compile the iteration with XLA
     deterministic: bool = False  # (added) tf.config.experimental.enable_op_determinism() (bit-exact resume)
@@ -277,6 +278,8 @@ def validate(config: Config, source: str = "config") -> None:
         fail(f"train_params.steps_per_call={t.steps_per_call} must be at least 1")
     if not t.total_steps >= 1:
         fail(f"train_params.total_steps={t.total_steps} must be at least 1 (or inf)")
+    if not t.total_train_minutes > 0:
+        fail(f"train_params.total_train_minutes={t.total_train_minutes} must be positive (or inf)")
     for key in ("glr", "dlr", "qlr"):
         if getattr(t, key) <= 0:
             fail(f"train_params.{key}={getattr(t, key)} must be positive")

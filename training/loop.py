@@ -109,6 +109,7 @@ class Trainer:
         self._train_calls = None
         self._weights_finite = None
         self._saved_step = self.start_step if self.manager.latest_checkpoint else None
+        self.train_seconds = float(self.state.train_seconds.numpy())  # restored; state.py has the variable
         self.fid_hook = FidHook(self) if self.is_chief and FidHook.enabled(config) else None
 
     # ---------------------------------------------------------------- compiled step
@@ -197,6 +198,7 @@ class Trainer:
     def save_checkpoint(self, step: int) -> str:
         if step == self._saved_step:  # e.g. a stop signal right after a periodic save: same state
             return self.manager.latest_checkpoint
+        self.state.train_seconds.assign(self.train_seconds)
         if not self.is_chief:
             # Under MultiWorkerMirroredStrategy every worker must take part in a save (it may
             # run collective ops); non-chief workers write to a temporary directory that is
@@ -248,6 +250,13 @@ class Trainer:
         if step >= total:
             self.log(f"Nothing to do: step {step} >= total_steps {total:g}")
             return {}
+        budget = cfg.train_params.total_train_minutes * 60.0
+        if self.train_seconds >= budget:
+            self.log(
+                f"Nothing to do: {self.train_seconds / 60:.2f} training minutes >= total_train_minutes "
+                f"{cfg.train_params.total_train_minutes:g}"
+            )
+            return {}
         dataset = make_training_dataset(cfg, seed=cfg.train_params.seed, start_batch=step, data_dir=self.data_dir)
         iterator = iter(distribute_dataset(self.strategy, dataset))
         preview = next(iter(dataset.take(1))) if self.is_chief else None
@@ -257,18 +266,31 @@ class Trainer:
         lp = cfg.log_params
         metrics, last_logged_step, t_last = {}, step, time.perf_counter()
         with _StopRequest() as stop:
-            while step < total:
+            while step < total and self.train_seconds < budget:
                 n = int(min(spc, total - step))
-                if n not in calls:
+                first_call = n not in calls
+                if first_call:
                     calls[n] = self._build_train_calls(n)
-                metrics = {k: float(v) for k, v in calls[n](iterator).items()}
+                t_call = time.perf_counter()
+                metrics = {k: float(v) for k, v in calls[n](iterator).items()}  # float(): waits for the step
+                # Training time (total_train_minutes, docs/study.md) counts these calls only, so FID,
+                # image summaries and checkpoint writes are left out. The first call of each compiled
+                # function, hence the first of every process, is left out too: it traces the step and,
+                # with jit_compile, runs XLA's compilation.
+                if not first_call:
+                    self.train_seconds += time.perf_counter() - t_call
                 step += n
+                out_of_time = self.train_seconds >= budget
                 self._check_finite(metrics, step, n)
                 crossed = lambda period: _crossed(step - n, step, period)
-                if crossed(lp.log_step) or step >= total:
+                if crossed(lp.log_step) or step >= total or out_of_time:
                     now = time.perf_counter()
                     its = (step - last_logged_step) / max(now - t_last, 1e-9)
-                    rates = {"perf/steps_per_sec": its, "perf/images_per_sec": its * batch}
+                    rates = {
+                        "perf/steps_per_sec": its,
+                        "perf/images_per_sec": its * batch,
+                        "perf/train_minutes": self.train_seconds / 60,
+                    }
                     last_logged_step, t_last = step, now
                     if self.is_chief:
                         self._write_scalars(metrics, step, rates)
@@ -276,7 +298,7 @@ class Trainer:
                         f"step {step}/{total:g} | d {metrics['loss/d']:.3f} g {metrics['loss/g']:.3f} "
                         f"gp {metrics['loss/gp']:.3f} W {metrics['loss/wasserstein']:.3f} "
                         f"spatial {metrics['loss/spatial_real']:.3f} | {_fmt_rate(its)} it/s "
-                        f"{_fmt_rate(its * batch)} img/s"
+                        f"{_fmt_rate(its * batch)} img/s | {self.train_seconds / 60:.2f} train min"
                     )
                 if self.is_chief and crossed(lp.img_step):
                     self._write_images(step, preview)
@@ -288,8 +310,13 @@ class Trainer:
                         f"step {step}: {result.name} {result.fid:.2f} (best {result.best_fid:.2f} "
                         f"at step {result.best_step})"
                     )
-                if crossed(lp.ckpt_step) or step >= total:
-                    self.save_checkpoint(step)
+                if crossed(lp.ckpt_step) or step >= total or out_of_time:
+                    path = self.save_checkpoint(step)
+                    if out_of_time:
+                        self.log(
+                            f"Reached total_train_minutes {cfg.train_params.total_train_minutes:g} "
+                            f"({self.train_seconds / 60:.2f} training minutes) at step {step}; saved {path}"
+                        )
                 if stop.signum is not None:
                     path = self.save_checkpoint(step)
                     self.log(f"Stopped by signal {stop.signum} at step {step}; saved {path}")

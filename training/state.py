@@ -26,6 +26,7 @@ CHECKPOINT_DIR = "checkpoints"
 # Keys a resumed run may change; anything else must match the checkpoint's run.
 RESUMABLE_CHANGES = {
     ("train_params", "total_steps"),
+    ("train_params", "total_train_minutes"),
     ("train_params", "steps_per_call"),
     ("data_params", "data_dir"),
     ("train_params", "force_load_from_dir"),
@@ -51,6 +52,9 @@ class TrainingState:
     optimizers: dict
     step: tf.Variable
     checkpoint: tf.train.Checkpoint
+    # Seconds spent in training calls (training/loop.py says what counts); float64 so that
+    # adding one call's time to hours of total stays exact to the microsecond.
+    train_seconds: tf.Variable | None = None
 
     @property
     def generator(self):
@@ -76,8 +80,10 @@ def build_training_state(config: Config) -> TrainingState:
     optimizers["d"].build(models["discriminator"].trainable_variables + models["spatial_head"].trainable_variables)
     optimizers["q"].build(models["content_head"].trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")
     checkpoint = tf.train.Checkpoint(
         step=step,
+        train_seconds=train_seconds,
         generator=models["generator"],
         discriminator=models["discriminator"],
         spatial_head=models["spatial_head"],
@@ -86,7 +92,7 @@ def build_training_state(config: Config) -> TrainingState:
         d_optimizer=optimizers["d"],
         q_optimizer=optimizers["q"],
     )
-    return TrainingState(config, models, optimizers, step, checkpoint)
+    return TrainingState(config, models, optimizers, step, checkpoint, train_seconds)
 
 
 def config_differences(saved: Config, new: Config) -> list:
@@ -144,6 +150,34 @@ def restore_latest(state: TrainingState, manager: AtomicCheckpointManager, log=p
     A checkpoint that does not load is a one-line UserError that names the newest one that does
     (training/checkpointing.py); nothing in the log directory is changed.
     """
-    if manager.restore_latest(log=log) is None:
+    legacy = _checkpoint_without_train_seconds(state, manager.latest_checkpoint)
+    if legacy is None:
+        restored = manager.restore_latest(log=log)
+    else:  # written before train_seconds existed: restore the rest, the training time starts at 0
+        manager.checkpoint = legacy
+        try:
+            restored = manager.restore_latest(log=log)
+        finally:
+            manager.checkpoint = state.checkpoint
+    if restored is None:
         return 0
     return int(state.step.numpy())
+
+
+def _checkpoint_without_train_seconds(state: TrainingState, path: str | None) -> tf.train.Checkpoint | None:
+    """A checkpoint object of the same state minus train_seconds, when `path` has no train_seconds.
+
+    The manager's restore asserts that every object of the state is in the file, which a
+    checkpoint from before the training-time budget fails only for train_seconds.
+    """
+    if not path:
+        return None
+    try:
+        names = {name for name, _ in tf.train.list_variables(path)}
+    except (tf.errors.OpError, ValueError):  # unreadable: the manager's restore reports it
+        return None
+    if any(name.startswith("train_seconds/") for name in names):
+        return None
+    root = state.checkpoint  # its children include objects added later (training/extrapolation.py)
+    children = tf.train.TrackableView(root).children(root)
+    return tf.train.Checkpoint(**{k: v for k, v in children.items() if k not in ("train_seconds", "save_counter")})
