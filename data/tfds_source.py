@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from configs.errors import UserError
 from data import transforms
+from rng import data_key
 
 SHUFFLE_BUFFER = 10_000
 SPLIT = "train"
@@ -61,7 +62,7 @@ def _preprocess(config):
     def fn(encoded):
         image = tf.cast(transforms.decode_rgb(encoded), tf.float32)
         image = transforms.match_channels(transforms.celeba_crop(image, full), c_dim)
-        image = tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+        image = transforms.to_unit_range(image)
         image.set_shape([full[0], full[1], c_dim])
         return image
 
@@ -73,9 +74,7 @@ def num_items(config, data_dir) -> int:
 
 
 def _epoch_seed(seed: int, epoch):
-    from data.pipeline import SHUFFLE, stream_seed
-
-    return stream_seed(seed, SHUFFLE, epoch)[0]
+    return data_key(seed, "shuffle", epoch)[0]
 
 
 def training_images(config, seed: int, start_position: int, data_dir) -> tf.data.Dataset:

@@ -21,12 +21,9 @@ import numpy as np
 from PIL import Image
 
 from configs.errors import UserError
+from data.transforms import celeba_box
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-# (left, top, right, bottom) of the CelebA crop in the 178x218 aligned geometry.
-CELEBA_CROP_BOX = (25, 50, 153, 178)
-CELEBA_GEOMETRY = (178, 218)  # (width, height)
 
 
 def list_images(folder, start=0, count=None):
@@ -44,10 +41,10 @@ def list_images(folder, start=0, count=None):
 
 
 def celeba_crop_box(width, height):
-    """The CelebA crop box scaled from 178x218 to an image of this size."""
-    sx, sy = width / CELEBA_GEOMETRY[0], height / CELEBA_GEOMETRY[1]
-    left, top, right, bottom = CELEBA_CROP_BOX
-    return (left * sx, top * sy, right * sx, bottom * sy)
+    """The training pipeline's CelebA face box (data.transforms.celeba_box) for an image of this
+    size, as PIL's (left, top, right, bottom)."""
+    top, left, box_h, box_w = celeba_box(height, width)
+    return (left, top, left + box_w, top + box_h)
 
 
 def load_image(path, size=None, celeba_crop=False):

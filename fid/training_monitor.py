@@ -25,12 +25,6 @@ def metric_name(num_samples):
     return f"fid{num_samples}"
 
 
-def to_uint8(images):
-    """[-1, 1] float images -> uint8 as ((x + 1) * 127.5), rounded and clipped."""
-    images = np.asarray(images, np.float32)
-    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 @dataclasses.dataclass(frozen=True)
 class FidResult:
     name: str  # e.g. 'fid5k'
@@ -46,7 +40,7 @@ class FidMonitor:
 
     Args:
       sample_fn: ``sample_fn(batch_size) -> uint8 [B, H, W, 3]`` generated full
-        images (use ``to_uint8`` on [-1, 1] generator output).
+        images (generation.sampling.sample_fid_images draws them).
       reference: path of an .npz with TTUR's keys, or a (mu, sigma) pair.
       num_samples: images per evaluation; names the metric (5000 -> fid5k).
       batch_size: generator/Inception batch; the last batch is num_samples

@@ -20,9 +20,8 @@ import shutil
 import tensorflow as tf
 
 from configs import Config, UserError
+from configs.run_dir import CONFIG_FILE
 from geometry import PatchGeometry, repeat_latents, tile_coords
-
-CONFIG_FILE = "config.yaml"
 
 
 class GeneratorExport(tf.Module):

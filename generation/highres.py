@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from configs import UserError
+from data.transforms import to_uint8
 from geometry import PatchGeometry
 
 LAYOUTS = ("extrapolate", "stretch")
@@ -160,8 +161,7 @@ def stream_image(
         k = np.arange(start, start + patch_batch) % total  # pad the last batch by wrapping
         r_idx, c_idx = k // cols, k % cols
         coords = geo.network_coords(tf.constant(row_vals[r_idx]), tf.constant(col_vals[c_idx]))
-        patches = generator((z_batch, coords), training=False).numpy()
-        patches = np.clip(np.rint((patches + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        patches = to_uint8(generator((z_batch, coords), training=False))
         n_valid = min(patch_batch, total - start)
         for i in range(n_valid):
             if band is None:

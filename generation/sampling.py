@@ -9,12 +9,19 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from data.transforms import to_uint8
 from geometry import PatchGeometry, repeat_latents, tile_coords
+from rng import FID_SEED, fid_latents, sample_latents
 
-
-def sample_latents(num: int, z_dim: int, seed: int) -> tf.Tensor:
-    """z ~ U[-1, 1]^z_dim (the paper's prior), reproducible from the seed."""
-    return tf.random.stateless_uniform([num, z_dim], [seed, 0x5A3], minval=-1.0, maxval=1.0)
+__all__ = [
+    "sample_latents",
+    "generate_grid",
+    "generate_full_images",
+    "sample_fid_images",
+    "to_uint8",
+    "image_grid",
+    "save_png",
+]
 
 
 def generate_grid(generator, geo: PatchGeometry, z, micro_indices, rows: int, cols: int, training=False):
@@ -42,10 +49,20 @@ def generate_full_images(generator, geo: PatchGeometry, z, batch_size: int | Non
     )
 
 
-def to_uint8(images) -> np.ndarray:
-    """[-1, 1] floats -> uint8 [0, 255], rounded and clipped."""
-    images = np.asarray(images)
-    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+def sample_fid_images(
+    generator, geo: PatchGeometry, z_dim: int, first: int, num: int, seed: int = FID_SEED, batch_size: int | None = None
+) -> np.ndarray:
+    """FID samples first .. first + num - 1: uint8 RGB full images [num, H, W, 3].
+
+    The one sampler of in-training FID (training/fid_hook.py) and eval_fid.py --mode=checkpoint:
+    latents from rng.fid_latents, so a run's fid5k and its fid50k see the same first 5,000
+    images whatever the batch sizes. Grayscale models are replicated to RGB for Inception.
+    """
+    z = fid_latents(first, num, z_dim, seed)
+    images = to_uint8(generate_full_images(generator, geo, z, batch_size))
+    if images.shape[-1] == 1:
+        images = np.repeat(images, 3, axis=-1)
+    return images
 
 
 def image_grid(images, cols: int | None = None, pad: int = 2) -> np.ndarray:

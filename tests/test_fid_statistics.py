@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from configs.errors import UserError
+from data.transforms import to_uint8
 from fid import statistics, training_monitor
 
 
@@ -87,7 +88,7 @@ def test_metric_name_and_uint8_conversion():
     # (x + 1) * 127.5: -1 -> 0, 1 -> 255, 0 -> 127.5 -> 128 (round half to even),
     # out-of-range values are clipped.
     np.testing.assert_array_equal(
-        training_monitor.to_uint8([-1.0, 1.0, 0.0, -1.5, 1.5, 0.5]), np.array([0, 255, 128, 0, 255, 191], np.uint8)
+        to_uint8([-1.0, 1.0, 0.0, -1.5, 1.5, 0.5]), np.array([0, 255, 128, 0, 255, 191], np.uint8)
     )
 
 
