@@ -2,13 +2,38 @@
 
 import pathlib
 
-from configs import config_path, load_config, replace
+from configs import Config, config_path, load_config, replace
 
 
-def tiny(**train):
-    """The tiny test configuration, with train_params overrides."""
+def tiny(
+    *, data: dict | None = None, model: dict | None = None, loss: dict | None = None, log: dict | None = None, **train
+) -> Config:
+    """The tiny test configuration (configs/tiny.yaml): keyword arguments override train_params,
+    `data`, `model`, `loss` and `log` override data_params, model_params, loss_params, log_params."""
     config = load_config(config_path("tiny"))
-    return replace(config, train_params=train) if train else config
+    sections = {
+        "data_params": data,
+        "model_params": model,
+        "loss_params": loss,
+        "log_params": log,
+        "train_params": train,
+    }
+    sections = {name: values for name, values in sections.items() if values}
+    return replace(config, **sections) if sections else config
+
+
+def untrained_run(path: pathlib.Path, config: Config | None = None, step: int = 7):
+    """A log directory as training writes it (config.yaml + checkpoints/ckpt-<step>), untrained weights;
+    returns the TrainingState that was saved. `config` defaults to the tiny configuration."""
+    from training.state import CONFIG_FILE, build_training_state, checkpoint_manager
+
+    config = config or tiny()
+    path.mkdir(parents=True, exist_ok=True)
+    state = build_training_state(config)
+    state.step.assign(step)
+    (path / CONFIG_FILE).write_text(config.to_yaml())
+    checkpoint_manager(state, path).save(checkpoint_number=step)
+    return state
 
 
 def quiet(*_):
