@@ -40,6 +40,8 @@ def critic_seam_response(
 
     logdir = pathlib.Path(logdir)
     config = read_run_config(logdir)
+    if tuple(config.data_params.macro_patch_size) == tuple(config.data_params.micro_patch_size):
+        raise UserError(f"{logdir}: a macro patch is one micro patch here, so it has no seams for D to see")
     state = build_training_state(config)
     path = resolve_checkpoint(logdir, checkpoint)
     state.checkpoint.restore(path).expect_partial()  # the optimizers' slots are not needed

@@ -24,7 +24,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from configs.errors import UserError, exit_on_user_error  # noqa: E402
-from generation.seams import seam_ratio  # noqa: E402
+from generation.seams import format_seam_ratio, seam_ratio_or_none  # noqa: E402
 from geometry import PatchGeometry  # noqa: E402
 
 GRID_PAD = 2  # generation.sampling.image_grid's default padding
@@ -67,12 +67,15 @@ def main(argv=None) -> None:
     if not grids and not args.samples:
         raise UserError(f"no samples_*.png grids in {args.logdir}")
     for path in grids:
-        print(f"{path.name}  seam ratio {seam_ratio(grid_tiles(path, *geo.full_size), geo.micro_size):.3f}")
+        ratio = seam_ratio_or_none(grid_tiles(path, *geo.full_size), geo.micro_size)
+        print(f"{path.name}  seam ratio {format_seam_ratio(ratio)}")
     if args.real:
         from data.pipeline import make_full_image_dataset
 
         real = next(iter(make_full_image_dataset(config, args.num_real, data_dir=args.data_dir, shuffle=True)))
-        print(f"real images ({len(real)})  seam ratio {seam_ratio(real.numpy(), geo.micro_size):.3f}")
+        print(
+            f"real images ({len(real)})  seam ratio {format_seam_ratio(seam_ratio_or_none(real.numpy(), geo.micro_size))}"
+        )
     if args.samples:
         from generation.restore import load_generator, make_full_image_sampler
 
@@ -80,7 +83,7 @@ def main(argv=None) -> None:
         fake = make_full_image_sampler(loaded)(args.samples, seed=1)
         print(
             f"{pathlib.Path(loaded.source).name} ({args.samples} samples, inference mode)  "
-            f"seam ratio {seam_ratio(fake, geo.micro_size):.3f}"
+            f"seam ratio {format_seam_ratio(seam_ratio_or_none(fake, geo.micro_size))}"
         )
 
 

@@ -40,6 +40,20 @@ def seam_ratio(images, micro_size) -> float:
     return float(border / inner) if inner > 0 else float("inf")
 
 
+def seam_ratio_or_none(images, micro_size) -> float | None:
+    """seam_ratio, or None ("not applicable") for images that are one micro patch (a full-image model)."""
+    shape = np.shape(images)
+    p_h, p_w = (micro_size, micro_size) if np.isscalar(micro_size) else tuple(micro_size)
+    if len(shape) == 4 and shape[1] == p_h and shape[2] == p_w:
+        return None
+    return seam_ratio(images, micro_size)
+
+
+def format_seam_ratio(value: float | None) -> str:
+    """'1.234', or 'not applicable' for a None from seam_ratio_or_none."""
+    return "not applicable (one micro patch per image)" if value is None else f"{value:.3f}"
+
+
 def shift_patch_tones(images, micro_size, sigma: float, seed: int = 0) -> np.ndarray:
     """Synthetic seams: every micro patch of every image gets its own per-channel offset ~ N(0, sigma).
 
