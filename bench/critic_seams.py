@@ -5,9 +5,12 @@ pipeline. It scores them clean, then with synthetic seams of each --sigma (every
 shifted by its own per-channel offset, generation.seams.shift_patch_tones), then G's macro patches
 as D sees them in training (training-mode batch norm). Each row gives the seam ratio and D's mean
 logit. A WGAN critic scores real above fake, so if real patches with seams as strong as G's score
-as high as clean ones, D gives G no push against its seams (README "Results").
+as high as clean ones, D gives G no push against its seams (docs/results.md, Does D see seams?).
 
-    python bench/critic_seams.py /tmp/celeba32 --data_dir ../shared/data/celeba_10k_89x109
+    python bench/critic_seams.py logs/celeba32_cpu --data_dir DIR/celeba_10k
+
+DIR/celeba_10k holds aligned CelebA JPEGs (here the first 10,000, at 89x109); the default is the
+run's own data_dir.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Measures `make_training_dataset` alone (no model): listing + validation of the f
 then `--warmup` batches (tracing, AUTOTUNE ramp-up, file cache) and `--batches` timed
 batches, each pulled to numpy. Also times `make_full_image_dataset` (full 64x64 faces).
 
-    python bench/data_throughput.py --data_dir ../shared/data/celeba_10k_89x109
+    python bench/data_throughput.py --data_dir DIR/celeba_10k
+
+DIR/celeba_10k is a folder of aligned CelebA JPEGs (img_align_celeba or a half-resolution copy).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Images/s of Inception pool_3 feature extraction (fid/), excluding image loading.
 
-  python bench/fid_features.py --data_dir ../shared/data/celeba_10k_89x109 \
+  python bench/fid_features.py --data_dir DIR/celeba_10k \
       --size 64 --num_images 200 --batch_size 50
 
 Images are decoded, CelebA-cropped and resized first; only the tf.function

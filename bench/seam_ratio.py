@@ -6,9 +6,12 @@ grid the training loop wrote (one ratio per checkpoint). With --real it also sco
 With --samples N it also scores N fresh samples of the newest (or --checkpoint) checkpoint in
 inference mode: a steadier figure than one 32-image grid, for comparing runs.
 
-    python bench/seam_ratio.py /tmp/celeba32 --real --data_dir ../shared/data/celeba_10k_89x109
+    python bench/seam_ratio.py logs/celeba32_cpu --real --data_dir DIR/celeba_10k
     python bench/seam_ratio.py logs/MNIST_32x32_N2M2S16 --real
-    python bench/seam_ratio.py /tmp/celeba32 --samples 1024
+    python bench/seam_ratio.py logs/celeba32_cpu --samples 1024
+
+DIR/celeba_10k holds aligned CelebA JPEGs (here the first 10,000, at 89x109); the default is the
+run's own data_dir.
 """
 
 from __future__ import annotations

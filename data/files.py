@@ -1,6 +1,6 @@
 """Listing and cheap validation of image folders (no TFRecord step, no full decode).
 
-Policy for bad input (issue 2, item 4):
+Policy for bad input:
 * missing path, a path that is not a folder, a folder with no .jpg/.jpeg/.png file:
   `UserError` (one line, the CLI prints it and exits 1).
 * files with other extensions (.txt, .csv, ...) are ignored and counted.

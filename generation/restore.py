@@ -245,7 +245,7 @@ def make_full_image_sampler(loaded: LoadedGenerator, batch_size: int = 64):
     return sample_fn
 
 
-# The name the brief uses; same function.
+# An alias of full_image_sampler (the same function).
 sample_full_images_fn = full_image_sampler
 
 __all__ = [

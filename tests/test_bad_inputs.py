@@ -1,4 +1,4 @@
-"""Issue 9: every bad flag, configuration value, dataset path and checkpoint is one clear line,
+"""Every bad flag, configuration value, dataset path and checkpoint is one clear line,
 a non-zero exit, no traceback, and nothing in the log directory changed.
 
 Three tiers, by cost: mistakes main.py catches before importing TensorFlow run as real

@@ -1,4 +1,4 @@
-"""Issue 9: crash-safe checkpoints, exact resume, the numerics guard and full disks.
+"""Crash-safe checkpoints, exact resume, the numerics guard and full disks.
 
 Faults are injected three ways: SIGKILL at fixed points of a save (COCO_GAN_FAULT, in a
 subprocess), NaN/Inf written into the live state between calls, and OSError(ENOSPC)

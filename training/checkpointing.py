@@ -1,5 +1,5 @@
 """Crash-safe checkpoints: a SIGKILL, a full disk or a power cut never leaves a run without
-a restorable latest checkpoint (issue 9; docs/reliability.md).
+a restorable latest checkpoint (docs/reliability.md).
 
 What TensorFlow 2.21 does on disk (read in tensorflow/python/checkpoint/
 {checkpoint_management,functional_saver}.py and checked with strace):
