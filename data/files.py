@@ -34,13 +34,14 @@ import sys
 from typing import Optional
 
 from configs.errors import UserError
+from data.transforms import CELEBA_BOX, CELEBA_GEOMETRY
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 TAIL_BYTES = 1024
 # The CelebA aligned geometry (width / height = 178 / 218) and the tolerance on it.
-CELEBA_ASPECT = 178 / 218
+CELEBA_ASPECT = CELEBA_GEOMETRY[1] / CELEBA_GEOMETRY[0]
 CELEBA_ASPECT_TOLERANCE = 0.02
-CELEBA_BOX_FRACTION = (128 / 218, 128 / 178)  # face box size / image size, per axis
+CELEBA_BOX_FRACTION = (CELEBA_BOX[2] / CELEBA_GEOMETRY[0], CELEBA_BOX[3] / CELEBA_GEOMETRY[1])  # box / image, per axis
 SIZE_TOLERANCE = 1.0  # px: a box of 63.4 px for a 64 px target is rounding, not upsampling
 
 ImageInfo = collections.namedtuple("ImageInfo", "format height width")
