@@ -56,6 +56,20 @@ def test_fake_gpus_are_listed_with_name_capability_and_memory(monkeypatch):
     assert devices.cpu_training_warning(load_config(config_path("CelebA_128x128_N2M2S64"))) is None
 
 
+def test_replicated_strategy_names_its_devices():
+    class Extended:
+        worker_devices = (
+            "/job:localhost/replica:0/task:0/device:GPU:0",
+            "/job:localhost/replica:0/task:0/device:GPU:1",
+        )
+
+    class MirroredStrategy:  # stands in for tf.distribute.MirroredStrategy over two GPUs
+        num_replicas_in_sync = 2
+        extended = Extended()
+
+    assert devices.describe_strategy(MirroredStrategy()) == "MirroredStrategy, 2 replicas on GPU:0, GPU:1"
+
+
 def test_paper_config_without_gpu_warns_with_the_expected_cpu_time():
     config = load_config(config_path("CelebA_128x128_N2M2S64"))
     warning = devices.cpu_training_warning(config, gpus=[])
