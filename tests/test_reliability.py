@@ -282,3 +282,110 @@ def test_a_nan_loss_or_weight_stops_with_step_and_part_and_keeps_the_last_checkp
     ):
         trainer.fit()
     assert hashes(base / CHECKPOINT_DIR) == before
+
+
+# ------------------------------------------------------------------ the best-FID checkpoint
+class Killed(BaseException):
+    """Stands in for SIGKILL at a fault point of a save (in-process: nothing after it runs)."""
+
+
+def best_fid_dir(tmp_path):
+    """best_fid/ holding ckpt-1 (v = 1, FID 9.0); returns (folder, variable, BestCheckpoint)."""
+    from training.fid_hook import BestCheckpoint
+
+    v, ckpt = small_checkpoint()
+    v.assign(tf.fill([1000], 1.0))
+    best = BestCheckpoint(ckpt, tmp_path / "best_fid")
+    best.save(1, {"best_fid": 9.0, "best_step": 1})
+    return tmp_path / "best_fid", v, best
+
+
+def reopened_best(folder):
+    """What a resumed run sees: (state.json's entry for the named checkpoint, restored v[0])."""
+    from training.fid_hook import BestCheckpoint
+
+    v, ckpt = small_checkpoint()
+    best = BestCheckpoint(ckpt, folder)
+    state = best.state(log=quiet)
+    path = best.manager.restore_latest(log=quiet)
+    verify_readable(path)
+    assert pathlib.Path(path).name == state["checkpoint"]
+    return state, float(v[0])
+
+
+@pytest.mark.parametrize(
+    "point, expect_step",
+    [("mid_write", 1), ("before_commit", 1), ("mid_prune", 2)],  # the previous best until the commit
+)
+def test_a_kill_inside_a_best_fid_save_leaves_a_best_checkpoint_that_state_json_describes(
+    tmp_path, monkeypatch, point, expect_step
+):
+    folder, v, best = best_fid_dir(tmp_path)
+
+    def fault(name, number, tag=""):
+        if name == point and tag == "best_fid:":
+            raise Killed
+
+    monkeypatch.setattr(checkpointing, "_fault", fault)
+    monkeypatch.setenv(FAULT_ENV, f"best_fid:{point}@2")  # mid_write also truncates the staged data file
+    v.assign(tf.fill([1000], 2.0))
+    with pytest.raises(Killed):
+        best.save(2, {"best_fid": 5.0, "best_step": 2})
+    state, value = reopened_best(folder)
+    assert state["best_step"] == expect_step and value == float(expect_step)
+    assert state["best_fid"] == {1: 9.0, 2: 5.0}[expect_step]
+
+
+@pytest.mark.slow  # a TensorFlow subprocess
+def test_a_real_sigkill_between_commit_and_prune_of_the_best_fid_checkpoint(tmp_path):
+    """The same with a real SIGKILL (COCO_GAN_FAULT in a subprocess); the untagged main-checkpoint
+    fault of the same number does not fire in a best-FID save."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(REPO)!r})
+        import tensorflow as tf
+        from training.fid_hook import BestCheckpoint
+        v = tf.Variable(tf.fill([1000], 1.0))
+        best = BestCheckpoint(tf.train.Checkpoint(v=v), {str(tmp_path / "best_fid")!r})
+        os.environ["COCO_GAN_FAULT"] = "mid_prune@1"  # a main-checkpoint fault: ignored here
+        best.save(1, {{"best_fid": 9.0, "best_step": 1}})
+        os.environ["COCO_GAN_FAULT"] = "best_fid:mid_prune@2"
+        v.assign(tf.fill([1000], 2.0))
+        best.save(2, {{"best_fid": 5.0, "best_step": 2}})
+        print("NOT KILLED")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    state, value = reopened_best(tmp_path / "best_fid")
+    assert state == {"best_fid": 5.0, "best_step": 2, "checkpoint": "ckpt-2"} and value == 2.0
+
+
+def test_a_full_disk_in_a_best_fid_save_keeps_the_previous_best_and_its_state(tmp_path, monkeypatch):
+    from training import fid_hook
+
+    folder, v, best = best_fid_dir(tmp_path)
+    before = hashes(folder)
+
+    def no_space(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:  # the tensor write fails
+        m.setattr(best.manager.checkpoint, "write", no_space)
+        with pytest.raises(UserError, match=r"could not write checkpoint .*ckpt-2 .*disk is full.*ckpt-1 is intact"):
+            best.save(2, {"best_fid": 5.0, "best_step": 2})
+    assert hashes(folder) == before
+
+    real_write = fid_hook.write_text_atomic
+
+    def state_json_fails(path, text):
+        real_write(path.parent / "ignored", text)  # the call happens; its target is refused
+        raise UserError(f"could not write {path} (No space left on device; the disk is full)")
+
+    with monkeypatch.context() as m:  # state.json cannot describe the new best: nothing is committed
+        m.setattr(fid_hook, "write_text_atomic", state_json_fails)
+        with pytest.raises(UserError, match="state.json"):
+            best.save(2, {"best_fid": 5.0, "best_step": 2})
+    (folder / "ignored").unlink()
+    assert hashes(folder) == before
+    state, value = reopened_best(folder)
+    assert state == {"best_fid": 9.0, "best_step": 1, "checkpoint": "ckpt-1"} and value == 1.0

@@ -47,14 +47,18 @@ SIGKILL itself at <point> of that save; points are listed in FAULT_POINTS.
 from __future__ import annotations
 
 import errno
+import fcntl
 import gc
+import json
 import os
 import pathlib
 import re
 import shutil
 import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 
 import tensorflow as tf
@@ -74,9 +78,9 @@ _DATA_RE = re.compile(r"\.data-\d{5}-of-(\d{5})$")
 
 
 # ----------------------------------------------------------------------------- helpers
-def _fault(point: str, number: int) -> None:
-    """Test hook: SIGKILL this process at `point` when COCO_GAN_FAULT names it."""
-    if os.environ.get(FAULT_ENV) == f"{point}@{number}":
+def _fault(point: str, number: int, tag: str = "") -> None:
+    """Test hook: SIGKILL this process at `point` when COCO_GAN_FAULT names it (`tag` + point@number)."""
+    if os.environ.get(FAULT_ENV) == f"{tag}{point}@{number}":
         sys.stdout.flush()
         sys.stderr.flush()
         os.kill(os.getpid(), signal.SIGKILL)
@@ -190,12 +194,13 @@ class AtomicCheckpointManager:
     """Drop-in for tf.train.CheckpointManager(checkpoint, directory, max_to_keep) with atomic,
     flushed saves and pruning only after the new checkpoint is committed."""
 
-    def __init__(self, checkpoint: tf.train.Checkpoint, directory, max_to_keep: int = 3):
+    def __init__(self, checkpoint: tf.train.Checkpoint, directory, max_to_keep: int = 3, fault_tag: str = ""):
         if max_to_keep < 1:
             raise ValueError(f"max_to_keep must be >= 1, got {max_to_keep}")
         self.checkpoint = checkpoint
         self.directory = pathlib.Path(directory)
         self.max_to_keep = int(max_to_keep)
+        self.fault_tag = fault_tag  # COCO_GAN_FAULT=<tag><point>@<number> targets this manager's saves
         self._listed, self._timestamps, self._latest = self._read_state()
 
     # --------------------------------------------------------------- state file
@@ -250,11 +255,14 @@ class AtomicCheckpointManager:
         return [str(self.directory / name) for name in self._listed]
 
     # -------------------------------------------------------------------- save
-    def save(self, checkpoint_number: int) -> str:
+    def save(self, checkpoint_number: int, before_commit=None) -> str:
         """Write checkpoint `ckpt-<number>`, commit it, then prune; returns its path.
 
         On an I/O error (disk full, read-only folder) raises a UserError and leaves the
-        previous checkpoints and the state file as they were.
+        previous checkpoints and the state file as they were. `before_commit(name)` runs once
+        the new files are in place and fsync'ed, just before the commit (a side file that must
+        describe the new checkpoint before the state file names it); if it raises, the new
+        files are removed and the state file is left as it was.
         """
         number = int(checkpoint_number)
         name = f"{PREFIX}-{number}"
@@ -275,10 +283,10 @@ class AtomicCheckpointManager:
             self.checkpoint.save_counter.assign_add(1)
             self.checkpoint.write(str(staging / name))
             files = checkpoint_files(staging / name)
-            if os.environ.get(FAULT_ENV) == f"mid_write@{number}":
+            if os.environ.get(FAULT_ENV) == f"{self.fault_tag}mid_write@{number}":
                 data = [f for f in files if ".data-" in f][0]
                 os.truncate(data, os.path.getsize(data) // 2)
-                _fault("mid_write", number)
+                _fault("mid_write", number, self.fault_tag)
             for f in files:
                 _fsync_file(f)
             # Data shards first, the index last: an index is only ever beside its data.
@@ -293,7 +301,17 @@ class AtomicCheckpointManager:
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
-        _fault("before_commit", number)
+        if before_commit is not None:
+            try:
+                before_commit(name)
+            except BaseException:
+                for f in checkpoint_files(final):  # not committed: nothing names them
+                    try:
+                        os.unlink(f)
+                    except OSError:
+                        pass
+                raise
+        _fault("before_commit", number, self.fault_tag)
 
         listed = self._listed + [name]
         stamps = self._timestamps + [time.time()]
@@ -310,7 +328,7 @@ class AtomicCheckpointManager:
                 except OSError as e:
                     print(f"warning: could not delete old checkpoint file {f} ({e.strerror})", file=sys.stderr)
                 if i == 0:
-                    _fault("mid_prune", number)
+                    _fault("mid_prune", number, self.fault_tag)
         if prune:
             self._write_state(name, listed[-self.max_to_keep :], stamps[-self.max_to_keep :])
         return str(final)
@@ -386,8 +404,174 @@ class AtomicCheckpointManager:
         return f"{msg}; no other checkpoint in {self.directory} reads; use a new --logdir"
 
 
+# ----------------------------------------------------------------------------- run lock
+LOCK_FILE = ".lock"
+_HELD_LOCKS: dict = {}  # realpath of a log directory -> the RunLock this process holds on it
+_HELD_GUARD = threading.Lock()
+
+
+class LogdirInUse(UserError):
+    """Another live process (or another run of this one) trains into the log directory."""
+
+
+class RunLock:
+    """One training run per log directory: an exclusive flock on LOGDIR/.lock.
+
+    flock locks belong to the open file description, so the kernel drops the lock when the
+    holder dies, even by SIGKILL: a lock file left behind is stale and simply taken over. The
+    holder writes its pid and host into the file for the refusal message of a second run.
+    Readers (generate.py, eval_fid.py) never take the lock.
+    """
+
+    def __init__(self, logdir):
+        self.logdir = pathlib.Path(logdir)
+        self.path = self.logdir / LOCK_FILE
+        self._file = None
+        self._created_dirs: list = []
+        self.active = False  # a run is using the lock now (False: held, but that run has ended)
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+    def _make_dirs(self) -> None:
+        missing = []
+        folder = self.logdir
+        while not folder.exists() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for folder in reversed(missing):
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise UserError(f"cannot create --logdir {self.logdir} ({e.strerror})") from None
+            self._created_dirs.append(folder)
+
+    def acquire(self) -> RunLock:
+        """Take the lock or raise LogdirInUse naming the holder; creates the folder if needed."""
+        if self.logdir.exists() and not self.logdir.is_dir():
+            raise UserError(f"--logdir {self.logdir} is a file, not a folder; pass a folder")
+        self._make_dirs()
+        for _ in range(10):  # retried only if the file was replaced while we waited (see below)
+            try:
+                fh = open(self.path, "a+")  # no truncation: the holder's pid must stay readable
+            except OSError as e:
+                self._remove_created_dirs()
+                raise UserError(io_error_message("open the run lock", self.path, e)) from None
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _describe_holder(fh)
+                fh.close()
+                raise LogdirInUse(
+                    f"--logdir {self.logdir} is in use by another training run ({holder}); "
+                    f"wait for it to end or stop it, or use another --logdir"
+                ) from None
+            except OSError as e:  # e.g. a filesystem without flock support
+                fh.close()
+                self._remove_created_dirs()
+                raise UserError(io_error_message("lock", self.path, e)) from None
+            # A releasing holder unlinks the file before closing it: if our open found that
+            # file, our lock is on an inode no other run will see. Open the path again then.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            fh.close()
+        else:
+            raise UserError(f"could not take the run lock {self.path} (it keeps being replaced)")
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps(info) + "\n")
+            fh.flush()
+        except OSError as e:
+            self._file = fh
+            self.release()
+            raise UserError(io_error_message("write the run lock", self.path, e)) from None
+        self._file = fh
+        self.active = True
+        return self
+
+    def release(self, cleanup_dirs: bool = False) -> None:
+        """Remove the lock file and drop the lock; with cleanup_dirs also the folders acquire created
+        (only if still empty: a run that failed before writing leaves nothing behind)."""
+        if self._file is None:
+            return
+        try:
+            os.unlink(self.path)  # before closing: a waiting opener then sees a new inode
+        except OSError:
+            pass
+        self._file.close()
+        self._file = None
+        self.active = False
+        if cleanup_dirs:
+            self._remove_created_dirs()
+
+    def _remove_created_dirs(self) -> None:
+        for folder in reversed(self._created_dirs):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self._created_dirs = []
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _describe_holder(fh) -> str:
+    try:
+        fh.seek(0)
+        info = json.loads(fh.read())
+        return f"pid {int(info['pid'])} on host {info['host']}, started {info['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not written its pid yet"
+
+
+def hold_run_lock(logdir) -> RunLock:
+    """The run lock of `logdir`, held by this process until it exits.
+
+    A lock this process already holds for a finished run is reused (a program may train
+    into one log directory several times); one held by a run still in progress is refused.
+    """
+    key = os.path.realpath(logdir)
+    with _HELD_GUARD:
+        lock = _HELD_LOCKS.get(key)
+        if lock is not None and lock.held:
+            if lock.active:
+                raise LogdirInUse(
+                    f"--logdir {logdir} is in use by another training run of this process (pid {os.getpid()}); "
+                    f"use another --logdir"
+                )
+            lock.active = True
+            return lock
+        lock = RunLock(logdir).acquire()
+        _HELD_LOCKS[key] = lock
+        return lock
+
+
+def drop_run_lock(lock: RunLock) -> None:
+    """Release a lock taken by hold_run_lock and forget it (a failed start: nothing was written)."""
+    with _HELD_GUARD:
+        _HELD_LOCKS.pop(os.path.realpath(lock.logdir), None)
+    lock.release(cleanup_dirs=True)
+
+
 __all__ = [
     "AtomicCheckpointManager",
+    "RunLock",
+    "LogdirInUse",
+    "hold_run_lock",
+    "drop_run_lock",
     "FAULT_ENV",
     "FAULT_POINTS",
     "write_file_atomic",

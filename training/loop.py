@@ -21,7 +21,7 @@ from data.pipeline import make_training_dataset
 from generation.sampling import generate_full_images, image_grid, sample_latents, save_png, to_uint8
 from generation.seams import seam_ratio
 from geometry import PatchGeometry
-from training.checkpointing import io_error_message
+from training.checkpointing import drop_run_lock, hold_run_lock, io_error_message
 from training.distribute import distribute_dataset
 from training.extrapolation import ExtrapolationStep
 from training.fid_hook import FidHook
@@ -346,8 +346,23 @@ def _is_chief(strategy) -> bool:
 
 
 def train(config: Config, logdir, strategy=None, data_dir=None, total_steps=None, log=print) -> dict:
-    trainer = Trainer(config, logdir, strategy=strategy, data_dir=data_dir, log=log)
-    return trainer.fit(total_steps)
+    """Train into `logdir` (main.py's entry point); returns the last metrics.
+
+    The chief holds the log directory's run lock (training/checkpointing.py RunLock) from
+    before the first write until the process exits, so a second run on the same folder is
+    refused at once; a run that fails releases it (and removes the folders it created if empty).
+    """
+    lock = hold_run_lock(logdir) if _is_chief(strategy or tf.distribute.get_strategy()) else None
+    try:
+        trainer = Trainer(config, logdir, strategy=strategy, data_dir=data_dir, log=log)
+        metrics = trainer.fit(total_steps)
+    except BaseException:
+        if lock is not None:
+            drop_run_lock(lock)
+        raise
+    if lock is not None:
+        lock.active = False  # still held: released when the process exits
+    return metrics
 
 
 __all__ = ["Trainer", "train", "TrainingDiverged"]
