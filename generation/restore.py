@@ -19,15 +19,16 @@ import re
 import sys
 from typing import Callable, Optional
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-from configs import Config, ConfigError, UserError, load_config
+from configs import Config, UserError
+from configs.run_dir import CHECKPOINT_DIR, read_run_config
+from generation.export import load_exported
 from generation.sampling import generate_grid, sample_latents
 from geometry import PatchGeometry
-
-CONFIG_FILE = "config.yaml"  # same names as training/state.py (not imported: it pulls in optimizers)
-CHECKPOINT_DIR = "checkpoints"
+from models.generator import Generator
 
 
 class PatchFunction:
@@ -89,20 +90,6 @@ def is_saved_model(path) -> bool:
     return (pathlib.Path(path) / "saved_model.pb").is_file()
 
 
-def read_run_config(directory: pathlib.Path) -> Config:
-    """The config.yaml of a training log directory or export directory (one-line UserError if absent or bad)."""
-    path = directory / CONFIG_FILE
-    if not path.is_file():
-        raise UserError(
-            f"{directory} has no {CONFIG_FILE}: pass the --logdir of a training run "
-            f"(or an export directory made by generate.py --mode=export)"
-        )
-    try:
-        return load_config(path)
-    except ConfigError as e:
-        raise UserError(f"{path} is not a valid configuration ({e})") from None
-
-
 def resolve_checkpoint(logdir, checkpoint=None) -> str:
     """The checkpoint prefix to restore: the newest in logdir/checkpoints, or the one asked for.
 
@@ -130,8 +117,6 @@ def resolve_checkpoint(logdir, checkpoint=None) -> str:
 
 def build_generator(config: Config):
     """The Generator of `config`, variables created (same construction as models.build)."""
-    from models.generator import Generator
-
     d, m = config.data_params, config.model_params
     generator = Generator(
         micro_size=d.micro_patch_size[0],
@@ -156,8 +141,6 @@ def load_generator(logdir, checkpoint=None) -> LoadedGenerator:
     if is_saved_model(logdir):
         if checkpoint is not None:
             raise UserError(f"{logdir} is an exported SavedModel; --checkpoint applies to log directories only")
-        from generation.export import load_exported
-
         fn = load_exported(logdir)
         pf = PatchFunction(fn, config.model_params.z_dim, config.model_params.spatial_dim)
         return LoadedGenerator(config, pf, geometry, pf, str(logdir), None)
@@ -177,10 +160,10 @@ def restore_generator(config: Config, path: str):
     hold at all (block moving statistics, spectral-norm u vectors) keep their initial
     values and are reported with one warning.
     """
-    from training.state import make_optimizers
-
     generator = build_generator(config)
-    optimizer = make_optimizers(config)["g"]
+    # Only the slot structure matters here (the restore fills the values, learning rate included),
+    # so a default Adam stands in for training/state.py's g_adam.
+    optimizer = keras.optimizers.Adam(name="g_adam")
     optimizer.build(generator.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, name="step")
     checkpoint = tf.train.Checkpoint(step=step, generator=generator, g_optimizer=optimizer)
@@ -259,4 +242,5 @@ __all__ = [
     "resolve_checkpoint",
     "build_generator",
     "is_saved_model",
+    "read_run_config",
 ]

@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from configs import UserError, config_path, load_config, replace
 from geometry import PatchGeometry
-from losses import spatial_consistency_loss
-from training.extrapolation import ExtrapolationStep, masked_spatial_loss
+from losses import masked_spatial_loss, spatial_consistency_loss
+from training.extrapolation import ExtrapolationStep
 from training.loop import Trainer
 from training.state import CHECKPOINT_DIR, build_training_state, checkpoint_manager
 from training.warm_start import restore_or_warm_start

@@ -29,7 +29,7 @@ Decisions where the official code has no exact counterpart (docs/variants.md):
   does not train Q (Q_update_period 0), so this changes nothing there.
 
 Randomness stays stateless and keyed on (seed, step): the extrapolated positions and the
-second GP ε come from stream 3 of the step's key (training/step.py uses streams 1 and 2).
+second GP ε come from the step's "extrap" stream (rng/streams.py; the regular step draws "z" and "gp").
 """
 
 from __future__ import annotations
@@ -38,37 +38,11 @@ import keras
 import tensorflow as tf
 
 from configs import UserError
-from losses import content_consistency_loss, gradient_penalty, spatial_consistency_loss, wasserstein_loss
-from training.step import CocoGanStep, _global_slice
+from losses import content_consistency_loss, masked_spatial_loss
+from rng import replica_rows, stream_key
+from training.step import CocoGanStep
 
-_EXTRAP_STREAM = 3
 EXTRAP_OPTIMIZERS = {"g_extrap": "g_extrap_optimizer", "d_extrap": "d_extrap_optimizer"}
-
-
-def masked_spatial_loss(pred, target, in_bounds, coord_loss_w) -> dict:
-    """L_S on fakes with out-of-range rows stopped (official `_compose_losses` oob_mask).
-
-        per_row_b = coord_loss_w * mean_d (pred_bd - target_bd)^2
-        loss      = mean_b [ per_row_b            if in_bounds_b
-                             stop_gradient(per_row_b) otherwise ]
-
-    The value equals `spatial_consistency_loss`; only the gradient of out-of-range rows is
-    removed. Returns dict(loss, mse, oob_fraction).
-    """
-    pred = tf.convert_to_tensor(pred, tf.float32)
-    target = tf.convert_to_tensor(target, tf.float32)
-    if pred.shape.rank != 2 or pred.shape != target.shape:
-        raise ValueError(
-            f"masked spatial loss: expected prediction and target [B, D] vs got "
-            f"{list(pred.shape)} and {list(target.shape)}"
-        )
-    per_row = coord_loss_w * tf.reduce_mean(tf.square(pred - target), axis=1)
-    per_row = tf.where(in_bounds, per_row, tf.stop_gradient(per_row))
-    return dict(
-        loss=tf.reduce_mean(per_row),
-        mse=tf.reduce_mean(tf.square(pred - target)),
-        oob_fraction=1.0 - tf.reduce_mean(tf.cast(in_bounds, tf.float32)),
-    )
 
 
 def extrapolation_g_variables(generator, blocks) -> list:
@@ -126,58 +100,29 @@ class ExtrapolationStep(CocoGanStep):
 
     # ------------------------------------------------------------------ pieces
     def _extrap_keys(self, step):
-        key = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64) * 4 + _EXTRAP_STREAM])
-        return tf.random.experimental.stateless_split(key, 2)
+        return tf.random.experimental.stateless_split(stream_key(self.seed, step, "extrap"), 2)
 
     def extrap_offsets(self, step, batch):
         """[B, 2] macro offsets up to num_extrap_steps micro patches beyond each border."""
         key = self._extrap_keys(step)[0]
-        return _global_slice(lambda n: self.geo.sample_offsets(n, key, extra=self.extra), batch)
+        return replica_rows(lambda n: self.geo.sample_offsets(n, key, extra=self.extra), batch)
 
     def extrap_gp_epsilon(self, step, batch):
         key = self._extrap_keys(step)[1]
-        return _global_slice(lambda n: tf.random.stateless_uniform([n, 1, 1, 1], key), batch)
+        return replica_rows(lambda n: tf.random.stateless_uniform([n, 1, 1, 1], key), batch)
 
     # -------------------------------------------------------------------- steps
     def extrap_d_step(self, real, real_offsets, offsets, z, eps):
-        c_real = self.geo.macro_coords(real_offsets)
-        c_fake = self.geo.macro_coords(offsets)
-        inside = self.geo.in_bounds(offsets)
+        """CocoGanStep.critic_update with the fakes at the extrapolated `offsets`, on D's extrapolation Adam."""
         fake = self.generate_macro(z, offsets, training=True, update_state=False)
-        e = tf.reshape(eps, [-1, 1])
-        c_hat = e * c_real + (1.0 - e) * c_fake
-        with tf.GradientTape() as tape:
-            logits, h = self.D(
-                (tf.concat([real, fake], 0), tf.concat([c_real, c_fake], 0)), training=True, update_state=True
-            )
-            real_logits, fake_logits = tf.split(logits, 2)
-            h_real, h_fake = tf.split(h, 2)
-            p_real = self.S(h_real, training=True, update_state=True)
-            p_fake = self.S(h_fake, training=True, update_state=False)
-            adv = wasserstein_loss(real_logits, fake_logits)
-            gp = gradient_penalty(
-                lambda x: self.D((x, c_hat), training=True, update_state=False)[0],
-                real,
-                fake,
-                self.gp_lambda,
-                epsilon=eps,
-            )
-            s_real = spatial_consistency_loss(p_real, c_real, self.coord_w)
-            s_fake = masked_spatial_loss(p_fake, c_fake, inside, self.coord_w)
-            total = adv["d_loss"] + gp["gp_loss"] + s_real["loss"] + s_fake["loss"]
-            if self.code_w > 0:
-                z_pred = self.Q(h_fake, training=True, update_state=False)
-                total += content_consistency_loss(z_pred, z, self.code_w)["loss"]
-            scaled = self._scale(total)
-        grads = tape.gradient(scaled, self.d_vars)
-        self.opt["d_extrap"].apply_gradients(zip(grads, self.d_vars))
+        d = self.critic_update(real, real_offsets, fake, z, eps, fake_offsets=offsets, optimizer="d_extrap")
         return {
-            "extrap/loss_d": total,
-            "extrap/gp": gp["gp_loss"],
-            "extrap/wasserstein": adv["wasserstein"],
-            "extrap/spatial_fake_d": s_fake["loss"],
-            "extrap/oob_fraction": s_fake["oob_fraction"],
-            "extrap/d_fake": tf.reduce_mean(fake_logits),
+            "extrap/loss_d": d["total"],
+            "extrap/gp": d["gp"]["gp_loss"],
+            "extrap/wasserstein": d["adv"]["wasserstein"],
+            "extrap/spatial_fake_d": d["s_fake"]["loss"],
+            "extrap/oob_fraction": d["s_fake"]["oob_fraction"],
+            "extrap/d_fake": tf.reduce_mean(d["fake_logits"]),
         }
 
     def extrap_g_objective(self, offsets, z):
@@ -226,4 +171,4 @@ class ExtrapolationStep(CocoGanStep):
         return self.update(real, offsets, z, inputs)
 
 
-__all__ = ["ExtrapolationStep", "add_extrapolation_optimizers", "extrapolation_g_variables", "masked_spatial_loss"]
+__all__ = ["ExtrapolationStep", "add_extrapolation_optimizers", "extrapolation_g_variables"]

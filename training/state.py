@@ -16,13 +16,12 @@ import keras
 import tensorflow as tf
 
 from configs import Config, ConfigError, UserError, load_config
+from configs.run_dir import CHECKPOINT_DIR, CONFIG_FILE
 from models.build import build_models
 from models.layers import set_synchronized_batch_norm
 from training.checkpointing import AtomicCheckpointManager, io_error_message, write_file_atomic
 from training.distribute import precision_policy, wrap_for_loss_scaling
 
-CONFIG_FILE = "config.yaml"
-CHECKPOINT_DIR = "checkpoints"
 # Keys a resumed run may change; anything else must match the checkpoint's run.
 RESUMABLE_CHANGES = {
     ("train_params", "total_steps"),

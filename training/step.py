@@ -17,7 +17,8 @@ passes update_state=False).
 Randomness is stateless and keyed on (seed, step): z, GP epsilons and the discriminator's
 macro positions of an iteration depend only on the seed and the step counter, so resuming
 from a checkpoint replays exactly, and a batch split over replicas draws the same numbers
-as one device (each replica slices its rows out of the global draw).
+as one device (each replica slices its rows out of the global draw). The streams are named
+in rng/streams.py.
 """
 
 from __future__ import annotations
@@ -26,19 +27,14 @@ import keras
 import tensorflow as tf
 
 from geometry import PatchGeometry, repeat_latents
-from losses import content_consistency_loss, gradient_penalty, spatial_consistency_loss, wasserstein_loss
-
-# Fold constants that separate the random streams drawn from one (seed, step) key.
-_Z_STREAM, _GP_STREAM = 1, 2
-
-
-def _global_slice(tensor_fn, per_replica_batch):
-    """Rows of a globally drawn random tensor that belong to this replica."""
-    ctx = tf.distribute.get_replica_context()
-    n = ctx.num_replicas_in_sync if ctx is not None else 1
-    rid = ctx.replica_id_in_sync_group if ctx is not None else 0
-    full = tensor_fn(per_replica_batch * n)
-    return full[rid * per_replica_batch : (rid + 1) * per_replica_batch]
+from losses import (
+    content_consistency_loss,
+    gradient_penalty,
+    masked_spatial_loss,
+    spatial_consistency_loss,
+    wasserstein_loss,
+)
+from rng import replica_rows, stream_key, uniform_latents
 
 
 class CocoGanStep:
@@ -66,14 +62,12 @@ class CocoGanStep:
 
     # ------------------------------------------------------------------ pieces
     def sample_z(self, step, batch):
-        key = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64) * 4 + _Z_STREAM])
-        return _global_slice(
-            lambda n: tf.random.stateless_uniform([n, self.z_dim], key, minval=-1.0, maxval=1.0), batch
-        )
+        key = stream_key(self.seed, step, "z")
+        return replica_rows(lambda n: uniform_latents(key, n, self.z_dim), batch)
 
     def gp_epsilon(self, step, batch):
-        key = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64) * 4 + _GP_STREAM])
-        return _global_slice(lambda n: tf.random.stateless_uniform([n, 1, 1, 1], key), batch)
+        key = stream_key(self.seed, step, "gp")
+        return replica_rows(lambda n: tf.random.stateless_uniform([n, 1, 1, 1], key), batch)
 
     def generate_macro(self, z, offsets, training=True, update_state=False):
         """G on the micro coordinates of each macro patch, merged: [B, q, q, C]."""
@@ -96,49 +90,82 @@ class CocoGanStep:
     # -------------------------------------------------------------------- steps
     def d_step(self, real, offsets, z, eps, fake=None):
         """D's update; `fake` (G's merged macro patches for z, offsets) is computed if not given."""
-        c_M = self.geo.macro_coords(offsets)
         if fake is None:
             fake = self.generate_macro(z, offsets, training=True, update_state=False)
+        d = self.critic_update(real, offsets, fake, z, eps)
+        return {
+            "loss/d": d["total"],
+            "loss/d_adv": d["adv"]["d_loss"],
+            "loss/gp": d["gp"]["gp_loss"],
+            "loss/spatial_real": d["s_real"]["loss"],
+            "loss/spatial_fake_d": d["s_fake"]["loss"],
+            "loss/wasserstein": d["adv"]["wasserstein"],
+            "gp/slopes_mean": tf.reduce_mean(d["gp"]["gp_slopes"]),
+            "gp/slopes_max": tf.reduce_max(d["gp"]["gp_slopes"]),
+            "metric/spatial_error_real": tf.reduce_mean(tf.abs(d["pred_real"] - d["c_real"])),
+            "metric/d_real": tf.reduce_mean(d["real_logits"]),
+            "metric/d_fake": tf.reduce_mean(d["fake_logits"]),
+        }
+
+    def critic_update(self, real, offsets, fake, z, eps, fake_offsets=None, optimizer: str = "d") -> dict:
+        """One update of D and the spatial head on D's objective -L_W + L_GP + L_S(real) + L_S(fake) [+ L_C],
+        applied by ``self.opt[optimizer]``; real patches at `offsets`, `fake` (G's patches for z) under
+        stop_gradient.
+
+        With `fake_offsets` (beyond-boundary fine-tuning, training/extrapolation.py) the fakes sit
+        elsewhere: D scores them at their own coordinates, the gradient penalty scores the interpolate
+        x̂ = ε real + (1-ε) fake at ĉ = ε c_real + (1-ε) c_fake, and L_S(fake) stops the gradient of
+        rows outside the image (losses.masked_spatial_loss). Returns the loss parts and the tensors
+        the metrics need (dict: total, adv, gp, s_real, s_fake, c_real, pred_real, real_logits, fake_logits).
+        """
+        c_real = self.geo.macro_coords(offsets)
+        if fake_offsets is None:
+            c_fake = c_gp = c_real
+        else:
+            c_fake = self.geo.macro_coords(fake_offsets)
+            e = tf.reshape(eps, [-1, 1])
+            c_gp = e * c_real + (1.0 - e) * c_fake
         fake = tf.stop_gradient(fake)
         with tf.GradientTape() as tape:
             # Real and fake share D's trunk call (no batch norm in the trunk, so this is exact)
             # and advance spectral norm's u once; the heads see them separately, as upstream.
             both = tf.concat([real, fake], 0)
-            logits, h = self.D((both, tf.concat([c_M, c_M], 0)), training=True, update_state=True)
+            logits, h = self.D((both, tf.concat([c_real, c_fake], 0)), training=True, update_state=True)
             real_logits, fake_logits = tf.split(logits, 2)
             h_real, h_fake = tf.split(h, 2)
-            c_real = self.S(h_real, training=True, update_state=True)
-            c_fake = self.S(h_fake, training=True, update_state=False)
+            pred_real = self.S(h_real, training=True, update_state=True)
+            pred_fake = self.S(h_fake, training=True, update_state=False)
             adv = wasserstein_loss(real_logits, fake_logits)
             gp = gradient_penalty(
-                lambda x: self.D((x, c_M), training=True, update_state=False)[0],
+                lambda x: self.D((x, c_gp), training=True, update_state=False)[0],
                 real,
                 fake,
                 self.gp_lambda,
                 epsilon=eps,
             )
-            s_real = spatial_consistency_loss(c_real, c_M, self.coord_w)
-            s_fake = spatial_consistency_loss(c_fake, c_M, self.coord_w)
+            s_real = spatial_consistency_loss(pred_real, c_real, self.coord_w)
+            if fake_offsets is None:
+                s_fake = spatial_consistency_loss(pred_fake, c_fake, self.coord_w)
+            else:
+                s_fake = masked_spatial_loss(pred_fake, c_fake, self.geo.in_bounds(fake_offsets), self.coord_w)
             total = adv["d_loss"] + gp["gp_loss"] + s_real["loss"] + s_fake["loss"]
             if self.code_w > 0:
                 z_pred = self.Q(h_fake, training=True, update_state=False)
                 total += content_consistency_loss(z_pred, z, self.code_w)["loss"]
-            scaled = self._scale(total, self.opt["d"])
+            scaled = self._scale(total, self.opt[optimizer])
         grads = tape.gradient(scaled, self.d_vars)
-        self.opt["d"].apply_gradients(zip(grads, self.d_vars))
-        return {
-            "loss/d": total,
-            "loss/d_adv": adv["d_loss"],
-            "loss/gp": gp["gp_loss"],
-            "loss/spatial_real": s_real["loss"],
-            "loss/spatial_fake_d": s_fake["loss"],
-            "loss/wasserstein": adv["wasserstein"],
-            "gp/slopes_mean": tf.reduce_mean(gp["gp_slopes"]),
-            "gp/slopes_max": tf.reduce_max(gp["gp_slopes"]),
-            "metric/spatial_error_real": tf.reduce_mean(tf.abs(c_real - c_M)),
-            "metric/d_real": tf.reduce_mean(real_logits),
-            "metric/d_fake": tf.reduce_mean(fake_logits),
-        }
+        self.opt[optimizer].apply_gradients(zip(grads, self.d_vars))
+        return dict(
+            total=total,
+            adv=adv,
+            gp=gp,
+            s_real=s_real,
+            s_fake=s_fake,
+            c_real=c_real,
+            pred_real=pred_real,
+            real_logits=real_logits,
+            fake_logits=fake_logits,
+        )
 
     def g_step(self, offsets, z, fake=None, tape=None):
         """G's (and Q's) update. Given `fake` recorded on `tape` (see `update`), G's forward is
