@@ -22,6 +22,8 @@ INF = math.inf
 DATASETS = ("mnist", "celeba", "celeba-hq", "lsun", "mp3d", "folder", "tfds_celeba", "synthetic")
 COORDINATE_SYSTEMS = ("euclidean", "cylindrical")
 MIXED_PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
+GP_FORMS = ("wgan_gp", "official")  # loss_params.gp_form (docs/switches.md)
+CBN_NORMS = ("std", "official")  # model_params.cbn_norm (docs/switches.md)
 
 
 @dataclasses.dataclass
@@ -40,11 +42,11 @@ class DataParams:
 
 @dataclasses.dataclass
 class TrainParams:
-    epochs: float = INF  # official key; training length is total_steps here
+    epochs: float = INF  # official key; only inf is accepted: training length is total_steps here
     batch_size: int = 128
     G_update_period: int = 1
     D_update_period: int = 1
-    Q_update_period: int = 0  # 0 = Q has no separate update (official default)
+    Q_update_period: int = 0  # 0 = Q has no separate update (official default); 1 = every iteration
     beta1: float = 0.0
     beta2: float = 0.999
     glr: float = 1e-4
@@ -62,6 +64,8 @@ class TrainParams:
     deterministic: bool = False  # (added) tf.config.experimental.enable_op_determinism() (bit-exact resume)
     mixed_precision: str = "none"  # (added) none | mixed_bfloat16 | mixed_float16 (docs/scaling.md)
     sync_batch_norm: bool = False  # (added) all-reduce G's/heads' batch statistics over replicas
+    # (added) Adam's epsilon for every optimizer: 1e-7 is Keras' default, 1e-8 TF1's (official runs)
+    adam_epsilon: float = 1e-7
     seed: int = 0  # (added)
 
 
@@ -70,6 +74,9 @@ class LossParams:
     gp_lambda: float = 10.0
     coord_loss_w: float = 100.0
     code_loss_w: float = 0.0
+    # (added) gradient penalty: "wgan_gp" (one eps per sample, norm over all non-batch axes) or
+    # "official" (eps per element, norm over the height axis only); docs/switches.md
+    gp_form: str = "wgan_gp"
 
 
 @dataclasses.dataclass
@@ -81,6 +88,9 @@ class ModelParams:
     ngf_base: int = 64
     ndf_base: int = 64
     aux_dim: int = 128
+    # (added) CBN normalisation: "std" (x - mean) / sqrt(var + eps), or "official" / sqrt(var**2 + eps)
+    cbn_norm: str = "std"
+    cbn_gamma_bias: float = 1.0  # (added) initial bias of CBN's gamma layer (official: 0.0)
 
 
 @dataclasses.dataclass
@@ -291,6 +301,14 @@ def validate(config: Config, source: str = "config") -> None:
             fail(f"train_params.{key}={getattr(t, key)}: only 1 (one D step then one G step) is supported")
     if t.Q_update_period < 0:
         fail(f"train_params.Q_update_period={t.Q_update_period} must be >= 0 (0 disables Q's own update)")
+    if t.Q_update_period > 1:  # Q's step is part of the compiled iteration; skipping it exactly is not supported
+        fail(
+            f"train_params.Q_update_period={t.Q_update_period}: only 0 (no Q step) or 1 (every iteration) is supported"
+        )
+    if t.epochs != INF:
+        fail(f"train_params.epochs={t.epochs:g} is not used; set train_params.total_steps (or --steps) and epochs: inf")
+    if not (math.isfinite(t.adam_epsilon) and t.adam_epsilon > 0):
+        fail(f"train_params.adam_epsilon={t.adam_epsilon} must be a positive number (Keras 1e-7, TF1 1e-8)")
     if t.num_extrap_steps < 0:
         fail(f"train_params.num_extrap_steps={t.num_extrap_steps} must be >= 0")
     if t.train_extrap and t.num_extrap_steps < 1:
@@ -312,6 +330,14 @@ def validate(config: Config, source: str = "config") -> None:
     for key in ("gp_lambda", "coord_loss_w", "code_loss_w"):
         if getattr(l, key) < 0:
             fail(f"loss_params.{key}={getattr(l, key)} must be >= 0")
+    if l.gp_form not in GP_FORMS:
+        fail(f"loss_params.gp_form={l.gp_form!r} must be one of {list(GP_FORMS)}")
+    if l.gp_form == "official" and t.train_extrap:  # its GP scores x_hat at a per-sample mix of coordinates
+        fail("loss_params.gp_form='official' is not supported with train_params.train_extrap; use 'wgan_gp'")
+    if m.cbn_norm not in CBN_NORMS:
+        fail(f"model_params.cbn_norm={m.cbn_norm!r} must be one of {list(CBN_NORMS)}")
+    if not math.isfinite(m.cbn_gamma_bias):
+        fail(f"model_params.cbn_gamma_bias={m.cbn_gamma_bias} must be a finite number (1.0 default, 0.0 official)")
     for key in ("z_dim", "ngf_base", "ndf_base", "aux_dim"):
         if getattr(m, key) < 1:
             fail(f"model_params.{key}={getattr(m, key)} must be at least 1")

@@ -125,6 +125,8 @@ def build_generator(config: Config):
         ngf_base=m.ngf_base,
         g_extra_layers=m.g_extra_layers,
         c_dim=d.c_dim,
+        cbn_norm=m.cbn_norm,
+        cbn_gamma_bias=m.cbn_gamma_bias,
         name="generator",
     )
     generator((tf.zeros([1, m.z_dim]), tf.zeros([1, m.spatial_dim])), training=False)

@@ -4,10 +4,21 @@ Paper: Lin et al., ICCV 2019, Sec. 3.2 "Loss functions" (L_W, L_GP); Gulrajani e
 2017, Eq. 3 (gradient penalty).  Official reference: hubert0527/COCO-GAN
 trainer.py ``_compose_losses`` / ``_calc_gradient_penalty``.
 
-Defects of the official penalty not copied (DESIGN section 8): its slopes were
-``sqrt(sum(g**2, axis=[1]))`` (the height axis only, one slope per row and
-channel) and its interpolation weight was drawn per element.  Here epsilon is one
-U[0, 1] draw per sample and the norm runs over all non-batch axes.
+Two forms (``loss_params.gp_form``, docs/switches.md):
+
+- ``"wgan_gp"`` (default, Gulrajani et al.): epsilon is one U[0, 1] draw per sample and
+  the norm runs over all non-batch axes, one slope per sample.
+- ``"official"`` (official ``_calc_gradient_penalty``): epsilon is drawn per element
+  (the shape of the patch) and ``slopes = sqrt(sum(g**2, axis=[1]))``, the height axis
+  only, so one slope per (sample, column, channel); the penalty is the mean over all of
+  them.  The official sqrt had no epsilon; the 1e-10 here only keeps the gradient finite
+  where g is exactly zero (it moves a slope near 1 by 5e-11).
+
+Mixed float16: the input gradient dD/dx_hat is taken in the critic's float16 graph and
+is not covered by the optimizer's loss scaling, so small gradients would flush to zero.
+``loss_scale`` multiplies the (float32) critic output inside the inner tape and the
+gradient is divided by it in float32, the standard loss-scaling identity applied to the
+inner gradient.
 """
 
 from __future__ import annotations
@@ -40,18 +51,32 @@ def wasserstein_loss(real_logits, fake_logits) -> dict:
     return dict(d_loss=mean_fake - mean_real, g_loss=-mean_fake, wasserstein=mean_real - mean_fake)
 
 
-def gradient_penalty(critic_fn, real, fake, gp_lambda, epsilon=None) -> dict:
+GP_FORMS = ("wgan_gp", "official")
+
+
+def gp_epsilon_shape(batch: int | tf.Tensor | None, patch_shape, form: str = "wgan_gp") -> list:
+    """Shape of the interpolation weights: [B, 1, ..., 1] ("wgan_gp") or [B, *patch_shape] ("official")."""
+    if form not in GP_FORMS:
+        raise ValueError(f"gp form {form!r} is not one of {list(GP_FORMS)}")
+    patch_shape = list(patch_shape)
+    return [batch] + (patch_shape if form == "official" else [1] * len(patch_shape))
+
+
+def gradient_penalty(critic_fn, real, fake, gp_lambda, epsilon=None, form: str = "wgan_gp", loss_scale=None) -> dict:
     """WGAN-GP penalty (paper Sec. 3.2 L_GP; Gulrajani et al. Eq. 3):
 
-        x_hat = eps * real + (1 - eps) * fake,   eps ~ U[0, 1], one per sample
-        slope = sqrt(sum_{non-batch axes} (dD(x_hat)/dx_hat)^2 + 1e-10)
-        gp_loss = gp_lambda * mean((slope - 1)^2)
+        x_hat = eps * real + (1 - eps) * fake,   eps ~ U[0, 1]
+        form "wgan_gp":  eps one per sample;  slope_b = sqrt(sum_{non-batch axes} g^2 + 1e-10)
+        form "official": eps per element;     slope_bwc = sqrt(sum_{h} g^2 + 1e-10)
+        gp_loss = gp_lambda * mean((slope - 1)^2),   g = dD(x_hat)/dx_hat
 
     ``critic_fn(x)`` returns the logits [B, 1] (the caller closes over the macro
     coordinates).  The input gradient is taken with an inner GradientTape, so an
     enclosing tape differentiates gp_loss with respect to the critic's weights.
-    ``epsilon`` (shape [B, 1, ..., 1]) may be given for reproducibility.
-    Returns dict(gp_loss, gp (unweighted), gp_slopes [B]).
+    ``epsilon`` (shape ``gp_epsilon_shape(B, patch shape, form)``) may be given for
+    reproducibility.  ``loss_scale`` (a float32 scalar, e.g. a LossScaleOptimizer's
+    dynamic_scale) scales the inner gradient's backward pass; the result is unscaled.
+    Returns dict(gp_loss, gp (unweighted), gp_slopes: [B] or [B, W, C] for "official").
     """
     real = tf.convert_to_tensor(real)
     fake = tf.convert_to_tensor(fake)
@@ -60,20 +85,29 @@ def gradient_penalty(critic_fn, real, fake, gp_lambda, epsilon=None) -> dict:
     if real.shape != fake.shape and (None not in real.shape and None not in fake.shape):
         raise ValueError(f"fake: expected shape {list(real.shape)} vs got {list(fake.shape)}")
     rank = real.shape.rank
-    eps_shape = [tf.shape(real)[0]] + [1] * (rank - 1)
+    if form == "official" and rank < 3:
+        raise ValueError(f"the official gradient penalty needs [B, H, ...] inputs vs got shape {list(real.shape)}")
     if epsilon is None:
+        eps_shape = gp_epsilon_shape(tf.shape(real)[0], tf.unstack(tf.shape(real)[1:], num=rank - 1), form)
         epsilon = tf.random.uniform(eps_shape, 0.0, 1.0, dtype=real.dtype)
     else:
         epsilon = tf.convert_to_tensor(epsilon, dtype=real.dtype)
         _check(epsilon, rank, "epsilon")
-        if any(int(d) != 1 for d in epsilon.shape[1:]):
-            raise ValueError(f"epsilon: expected shape [B{', 1' * (rank - 1)}] vs got {list(epsilon.shape)}")
+        want = gp_epsilon_shape(None, real.shape[1:], form)
+        if any(w is not None and d is not None and int(d) != int(w) for d, w in zip(epsilon.shape[1:], want[1:])):
+            raise ValueError(f"epsilon ({form}): expected shape {['B', *want[1:]]} vs got {list(epsilon.shape)}")
     x_hat = epsilon * real + (1.0 - epsilon) * fake
     with tf.GradientTape() as inner:
         inner.watch(x_hat)
-        logits = critic_fn(x_hat)
+        logits = tf.cast(critic_fn(x_hat), tf.float32)
+        if loss_scale is not None:
+            logits = logits * tf.cast(loss_scale, tf.float32)
     # d sum(logits) / d x_hat = per-sample input gradients (samples are independent).
     grads = inner.gradient(logits, x_hat, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    slopes = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=list(range(1, rank))) + _SQRT_EPS)
+    grads = tf.cast(grads, tf.float32)
+    if loss_scale is not None:
+        grads = grads / tf.cast(loss_scale, tf.float32)
+    axes = [1] if form == "official" else list(range(1, rank))
+    slopes = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=axes) + _SQRT_EPS)
     gp = tf.reduce_mean(tf.square(slopes - 1.0))
     return dict(gp_loss=gp_lambda * gp, gp=gp, gp_slopes=slopes)

@@ -18,7 +18,8 @@ def build_models(model_params, micro_size: int, macro_size: int, c_dim: int = 3)
     """Returns dict(generator, discriminator, spatial_head, content_head), all built.
 
     ``model_params`` needs attributes z_dim, spatial_dim, g_extra_layers,
-    d_extra_layers, ngf_base, ndf_base, aux_dim (names of the official YAML).
+    d_extra_layers, ngf_base, ndf_base, aux_dim (names of the official YAML); the
+    added cbn_norm and cbn_gamma_bias default to "std" and 1.0 when absent.
     """
     if macro_size % micro_size != 0 or macro_size < micro_size:
         raise ValueError(f"macro patch size {macro_size} must be a multiple of micro patch size {micro_size}")
@@ -30,6 +31,8 @@ def build_models(model_params, micro_size: int, macro_size: int, c_dim: int = 3)
         ngf_base=p.ngf_base,
         g_extra_layers=p.g_extra_layers,
         c_dim=c_dim,
+        cbn_norm=getattr(p, "cbn_norm", "std"),
+        cbn_gamma_bias=getattr(p, "cbn_gamma_bias", 1.0),
         name="generator",
     )
     discriminator = Discriminator(

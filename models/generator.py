@@ -28,6 +28,9 @@ Official defects not copied (docs/design.md, Deviations from the official code)
 Initialisation deviation
 - CBN gamma's bias starts at 1 (official 0), see models/layers.py ConditionalBatchNorm.
 
+Switches (docs/switches.md): ``cbn_norm="official"`` restores the official CBN
+normalisation and ``cbn_gamma_bias=0.0`` the official gamma bias initialisation.
+
 Trainable parameter counts (ngf=64, z_dim=128, coord_dim=2, c_dim=3; SN u
 vectors and BN moving statistics are non-trainable and not counted); equal to
 the official network, derived in tests/test_param_counts.py:
@@ -74,13 +77,14 @@ def _upsample2(x):
 
 
 class GeneratorBlock(keras.layers.Layer):
-    def __init__(self, channels: int, upsample: bool, **kwargs):
+    def __init__(self, channels: int, upsample: bool, cbn_norm: str = "std", cbn_gamma_bias: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
         self.upsample = upsample
-        self.cbn1 = ConditionalBatchNorm(name="cbn_1")
+        cbn = dict(norm=cbn_norm, gamma_bias=cbn_gamma_bias)
+        self.cbn1 = ConditionalBatchNorm(name="cbn_1", **cbn)
         self.conv1 = SpectralNormConv2D(channels, 3, name="conv_1")
-        self.cbn2 = ConditionalBatchNorm(name="cbn_2")
+        self.cbn2 = ConditionalBatchNorm(name="cbn_2", **cbn)
         self.conv2 = SpectralNormConv2D(channels, 3, name="conv_2")
         self.conv_sc = SpectralNormConv2D(channels, 1, name="conv_sc")
 
@@ -126,9 +130,13 @@ class Generator(keras.Model):
         ngf_base: int = 64,
         g_extra_layers: int = 0,
         c_dim: int = 3,
+        cbn_norm: str = "std",
+        cbn_gamma_bias: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.cbn_norm = str(cbn_norm)
+        self.cbn_gamma_bias = float(cbn_gamma_bias)
         self.micro_size = int(micro_size)
         self.z_dim = int(z_dim)
         self.coord_dim = int(coord_dim)
@@ -139,7 +147,14 @@ class Generator(keras.Model):
         self.init_ch = self.ngf_base * _INIT_NGF_MULT
         self.fc = SpectralNormDense(_INIT_SPATIAL * _INIT_SPATIAL * self.init_ch, name="z_fc")
         self.blocks = [
-            GeneratorBlock(self.ngf_base * mult, up, name=f"resblock_{i}") for i, (mult, up) in enumerate(self.plan)
+            GeneratorBlock(
+                self.ngf_base * mult,
+                up,
+                cbn_norm=self.cbn_norm,
+                cbn_gamma_bias=self.cbn_gamma_bias,
+                name=f"resblock_{i}",
+            )
+            for i, (mult, up) in enumerate(self.plan)
         ]
         track_in_checkpoints(self, self.blocks, "block_")
         self.bn_last = BatchNorm(momentum=0.9, epsilon=1e-5, name="last_bn")
@@ -180,4 +195,6 @@ class Generator(keras.Model):
             ngf_base=self.ngf_base,
             g_extra_layers=self.g_extra_layers,
             c_dim=self.c_dim,
+            cbn_norm=self.cbn_norm,
+            cbn_gamma_bias=self.cbn_gamma_bias,
         )

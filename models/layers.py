@@ -35,7 +35,11 @@ Batch norms
 axis except the channels in training (biased variance, as ``tf.nn.moments``)
 and the moving averages at inference.  Normalisation is (x - mean) /
 sqrt(var + eps) (paper Eq. 5); the official CBN's sqrt(var**2 + eps) is a
-defect that is not copied (docs/design.md, Conditional batch normalisation).
+defect that is not copied by default (docs/design.md, Conditional batch
+normalisation); ``ConditionalBatchNorm(norm="official")`` reproduces it
+(model_params.cbn_norm, docs/switches.md).  The official plain batch norm
+(tf.contrib.layers.batch_norm) divides by sqrt(var + eps) and has no such
+defect, so ``BatchNorm`` has no switch.
 
 Distribution: u is created with aggregation ONLY_FIRST_REPLICA and the moving
 statistics with aggregation MEAN, so that ``assign`` inside a
@@ -253,6 +257,8 @@ class BatchNorm(_MovingStatsMixin, keras.layers.Layer):
     Mirrors the official ``ops.batch_norm`` (tf.contrib.layers.batch_norm with
     decay=0.9, epsilon=1e-5, scale=True, center=True), used for G's last norm
     and the auxiliary heads.  moving = momentum * moving + (1 - momentum) * batch.
+    It normalises by sqrt(var + eps), as the official one does (tf.nn.batch_normalization):
+    the sqrt(var**2 + eps) defect is in the official CBN only, so this layer has no switch.
     """
 
     def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
@@ -281,22 +287,38 @@ class ConditionalBatchNorm(_MovingStatsMixin, keras.layers.Layer):
     on y with a bias, as the official ``slim.fully_connected(y, ch,
     activation_fn=None)``: Glorot-uniform weights and no "1 +" offset on gamma;
     beta's bias starts at 0 and gamma's at 1 (official: 0; an initialisation
-    decision, the parameterisation is unchanged).  Official momentum 0.99, epsilon 1e-5.
+    decision, the parameterisation is unchanged; ``gamma_bias``, model_params.cbn_gamma_bias).
+    Official momentum 0.99, epsilon 1e-5.
+
+    ``norm="std"`` divides by sqrt(var + eps); ``norm="official"`` by sqrt(var**2 + eps),
+    the official generator's ``_cbn``, in training and at inference alike (the official
+    code applied the same formula to its moving averages).  The plain ``BatchNorm`` keeps
+    sqrt(var + eps) in both cases: the official plain batch norm has no such defect.
     """
 
-    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-5, **kwargs):
+    NORMS = ("std", "official")
+
+    def __init__(
+        self, momentum: float = 0.99, epsilon: float = 1e-5, norm: str = "std", gamma_bias: float = 1.0, **kwargs
+    ):
         super().__init__(**kwargs)
+        if norm not in self.NORMS:
+            raise ValueError(f"conditional batch norm: norm {norm!r} is not one of {list(self.NORMS)}")
         self.momentum = momentum
         self.epsilon = epsilon
+        self.norm = norm
+        self.gamma_bias = float(gamma_bias)
 
     def build(self, input_shape):
         x_shape, y_shape = input_shape
         ch = int(x_shape[-1])
-        # gamma's bias starts at 1, as every batch-norm scale does; the official zero bias
+        # gamma's bias starts at 1 by default, as every batch-norm scale does; the official zero bias
         # makes gamma(y) a zero-mean random sign per sample and channel at initialisation, and
         # on CPU-length runs G then learned no position-dependent structure
         # (docs/design.md, Conditional batch normalisation).
-        self.gamma_dense = keras.layers.Dense(ch, bias_initializer="ones", name="gamma")
+        self.gamma_dense = keras.layers.Dense(
+            ch, bias_initializer=keras.initializers.Constant(self.gamma_bias), name="gamma"
+        )
         self.beta_dense = keras.layers.Dense(ch, name="beta")
         self.gamma_dense.build(tuple(y_shape))
         self.beta_dense.build(tuple(y_shape))
@@ -308,7 +330,8 @@ class ConditionalBatchNorm(_MovingStatsMixin, keras.layers.Layer):
         mean, var = self._statistics(x, training, _resolve_update(training, update_state))
         gamma = tf.cast(self.gamma_dense(y), tf.float32)[:, None, None, :]
         beta = tf.cast(self.beta_dense(y), tf.float32)[:, None, None, :]
-        return tf.cast((x - mean) * tf.math.rsqrt(var + self.epsilon) * gamma + beta, x_in.dtype)
+        spread = tf.square(var) if self.norm == "official" else var
+        return tf.cast((x - mean) * tf.math.rsqrt(spread + self.epsilon) * gamma + beta, x_in.dtype)
 
 
 def assert_shape(tensor, expected, what: str) -> None:

@@ -34,12 +34,12 @@ second GP ε come from the step's "extrap" stream (rng/streams.py; the regular s
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
 from configs import UserError
 from losses import content_consistency_loss, masked_spatial_loss
 from rng import replica_rows, stream_key
+from training.state import make_adam
 from training.step import CocoGanStep
 
 EXTRAP_OPTIMIZERS = {"g_extrap": "g_extrap_optimizer", "d_extrap": "d_extrap_optimizer"}
@@ -67,11 +67,8 @@ def add_extrapolation_optimizers(state) -> None:
             "use mixed_precision: none or mixed_bfloat16"
         )
     models = state.models
-
-    def adam(lr, name):
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=t.beta1, beta_2=t.beta2, name=name)
-
-    g_opt, d_opt = adam(t.glr, "g_extrap_adam"), adam(t.dlr, "d_extrap_adam")
+    g_opt = make_adam(state.config, t.glr, "g_extrap_adam")
+    d_opt = make_adam(state.config, t.dlr, "d_extrap_adam")
     g_opt.build(extrapolation_g_variables(models["generator"], t.extrap_g_blocks))
     d_opt.build(models["discriminator"].trainable_variables + models["spatial_head"].trainable_variables)
     for key, opt in (("g_extrap", g_opt), ("d_extrap", d_opt)):

@@ -211,12 +211,17 @@ class Trainer:
             return self.manager.latest_checkpoint
         path = self.manager.save(checkpoint_number=step)
         self._saved_step = step
+        self.dump_sample_grid(step, f"; checkpoint {path} is saved")
+        return path
+
+    def dump_sample_grid(self, step: int, note: str = "") -> None:
+        """The fixed-z grid of full images as LOGDIR/samples_<step>.png (at every checkpoint and every
+        log_params.dump_img_step, the official image dump)."""
         png = self.logdir / f"samples_{step:07d}.png"
         try:
             save_png(png, self.sample_images())
         except (OSError, tf.errors.OpError) as e:
-            raise UserError(io_error_message("write", png, e) + f"; checkpoint {path} is saved") from None
-        return path
+            raise UserError(io_error_message("write", png, e) + note) from None
 
     def _write_scalars(self, metrics: dict, step: int, rates: dict):
         with self.writer.as_default(step=step):
@@ -302,6 +307,8 @@ class Trainer:
                     )
                 if self.is_chief and crossed(lp.img_step):
                     self._write_images(step, preview)
+                if self.is_chief and crossed(lp.dump_img_step) and not crossed(lp.ckpt_step):
+                    self.dump_sample_grid(step)  # a checkpoint at this step writes it anyway
                 if self.fid_hook is not None and crossed(lp.fid_step):
                     result = self.fid_hook(step)
                     with self.writer.as_default(step=step):

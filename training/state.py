@@ -34,14 +34,27 @@ RESUMABLE_CHANGES = {
 }
 
 
+def make_adam(config: Config, lr: float, name: str) -> keras.optimizers.Adam:
+    """The one Adam of the project: the config's betas and train_params.adam_epsilon.
+
+    adam_epsilon defaults to Keras' 1e-7; the official runs used TF1's AdamOptimizer
+    default 1e-8 (docs/switches.md). Keras and TF1 add epsilon in the same place (to the
+    uncorrected sqrt(v), with the bias corrections folded into the step size), so with
+    1e-8 the update is TF1's.
+    """
+    t = config.train_params
+    epsilon = float(getattr(t, "adam_epsilon", 1e-7))
+    return keras.optimizers.Adam(learning_rate=lr, beta_1=t.beta1, beta_2=t.beta2, epsilon=epsilon, name=name)
+
+
 def make_optimizers(config: Config) -> dict:
     """Adam with TTUR learning rates (G 1e-4, D 4e-4 officially) and the config's betas."""
     t = config.train_params
-
-    def adam(lr, name):
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=t.beta1, beta_2=t.beta2, name=name)
-
-    return {"g": adam(t.glr, "g_adam"), "d": adam(t.dlr, "d_adam"), "q": adam(t.qlr, "q_adam")}
+    return {
+        "g": make_adam(config, t.glr, "g_adam"),
+        "d": make_adam(config, t.dlr, "d_adam"),
+        "q": make_adam(config, t.qlr, "q_adam"),
+    }
 
 
 @dataclasses.dataclass

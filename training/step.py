@@ -34,6 +34,7 @@ from losses import (
     spatial_consistency_loss,
     wasserstein_loss,
 )
+from losses.wgan_gp import gp_epsilon_shape
 from rng import replica_rows, stream_key, uniform_latents
 
 
@@ -53,6 +54,8 @@ class CocoGanStep:
         self.opt = optimizers
         loss = config.loss_params
         self.gp_lambda, self.coord_w, self.code_w = loss.gp_lambda, loss.coord_loss_w, loss.code_loss_w
+        self.gp_form = getattr(loss, "gp_form", "wgan_gp")  # docs/switches.md
+        self.gp_patch_shape = [*self.geo.macro_size, int(config.data_params.c_dim)]
         self.z_dim = config.model_params.z_dim
         self.seed = int(config.train_params.seed)
         self.train_q = config.train_params.Q_update_period > 0 and self.code_w > 0
@@ -66,8 +69,10 @@ class CocoGanStep:
         return replica_rows(lambda n: uniform_latents(key, n, self.z_dim), batch)
 
     def gp_epsilon(self, step, batch):
+        """GP interpolation weights: [B, 1, 1, 1], or one per element [B, q, q, C] for gp_form "official"."""
         key = stream_key(self.seed, step, "gp")
-        return replica_rows(lambda n: tf.random.stateless_uniform([n, 1, 1, 1], key), batch)
+        shape = self.gp_patch_shape
+        return replica_rows(lambda n: tf.random.stateless_uniform(gp_epsilon_shape(n, shape, self.gp_form), key), batch)
 
     def generate_macro(self, z, offsets, training=True, update_state=False):
         """G on the micro coordinates of each macro patch, merged: [B, q, q, C]."""
@@ -86,6 +91,14 @@ class CocoGanStep:
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             loss = optimizer.scale_loss(loss)
         return loss
+
+    @staticmethod
+    def _loss_scale(optimizer) -> tf.Tensor | None:
+        """The dynamic loss scale of a mixed_float16 optimizer (None otherwise), for the gradient
+        penalty's inner input gradient, which the outer loss scaling does not cover."""
+        if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return None
+        return tf.convert_to_tensor(optimizer.dynamic_scale if optimizer.built else optimizer.initial_scale)
 
     # -------------------------------------------------------------------- steps
     def d_step(self, real, offsets, z, eps, fake=None):
@@ -142,6 +155,8 @@ class CocoGanStep:
                 fake,
                 self.gp_lambda,
                 epsilon=eps,
+                form=self.gp_form,
+                loss_scale=self._loss_scale(self.opt[optimizer]),
             )
             s_real = spatial_consistency_loss(pred_real, c_real, self.coord_w)
             if fake_offsets is None:
