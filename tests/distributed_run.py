@@ -32,18 +32,15 @@ LOSS_KEYS = (
 
 def tiny_config(sync_batch_norm=False, jit_compile=False, mixed_precision="none", batch_size=4):
     """The tiny configuration with the content head Q trained too (every path of the step runs)."""
-    from configs import config_path, load_config, replace
+    from helpers import tiny  # tests/ is this script's directory (and on sys.path under pytest)
 
-    return replace(
-        load_config(config_path("tiny")),
-        train_params={
-            "sync_batch_norm": sync_batch_norm,
-            "jit_compile": jit_compile,
-            "mixed_precision": mixed_precision,
-            "batch_size": batch_size,
-            "Q_update_period": 1,
-        },
-        loss_params={"code_loss_w": 1.0},
+    return tiny(
+        loss={"code_loss_w": 1.0},
+        sync_batch_norm=sync_batch_norm,
+        jit_compile=jit_compile,
+        mixed_precision=mixed_precision,
+        batch_size=batch_size,
+        Q_update_period=1,
     )
 
 

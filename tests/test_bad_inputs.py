@@ -124,10 +124,10 @@ def test_mistakes_caught_before_tensorflow_are_one_line_in_a_subprocess(tmp_path
 
 
 def test_eval_fid_cli_mistakes_are_one_line(tmp_path):
-    """eval_fid.py (another helper's CLI) reports its own mistakes as 'eval_fid.py: error: ...'."""
+    """eval_fid.py reports its mistakes through configs.errors.run_cli, as main.py does: 'error: ...'."""
     for argv, prefix, pattern in [
         ([], "FATAL Flags parsing error: ", r"--mode"),
-        (["--mode", "fid"], "eval_fid.py: error: ", r"needs --a and --b"),
+        (["--mode", "fid"], "error: ", r"needs --a and --b"),
     ]:
         proc = subprocess.run(
             [sys.executable, "eval_fid.py", *argv], cwd=REPO, capture_output=True, text=True, timeout=120
@@ -139,11 +139,12 @@ def test_eval_fid_cli_mistakes_are_one_line(tmp_path):
 @pytest.fixture(scope="module")
 def good_run(tmp_path_factory):
     """A finished 2-step tiny run: config.yaml, checkpoints/ckpt-2, events, samples."""
-    from configs import replace
+    from helpers import tiny
+
     from training.loop import Trainer
 
     logdir = tmp_path_factory.mktemp("good") / "run"
-    Trainer(replace(load_config(TINY), train_params={"total_steps": 2}), logdir, log=lambda *_: None).fit()
+    Trainer(tiny(total_steps=2), logdir, log=lambda *_: None).fit()
     return logdir
 
 

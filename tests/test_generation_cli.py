@@ -5,9 +5,7 @@ import subprocess
 import sys
 
 import pytest
-
-from configs import config_path, load_config
-from training.state import CONFIG_FILE, build_training_state, checkpoint_manager
+from helpers import untrained_run
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -21,11 +19,7 @@ def _run(*args):
 @pytest.mark.slow
 def test_generate_cli(tmp_path):
     logdir = tmp_path / "run"
-    logdir.mkdir()
-    config = load_config(config_path("tiny"))
-    state = build_training_state(config)
-    (logdir / CONFIG_FILE).write_text(config.to_yaml())
-    checkpoint_manager(state, logdir).save(checkpoint_number=3)
+    untrained_run(logdir, step=3)
 
     done = _run("--logdir", str(logdir), "--mode", "beyond", "--num", "2", "--tb_logdir", str(tmp_path / "tb"))
     assert done.returncode == 0, done.stderr

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import tiny
 from PIL import Image
 
-from configs import UserError, config_path, load_config
+from configs import UserError
 from generation.export import export_generator
 from generation.gif import save_gif
 from generation.restore import build_generator, load_generator
@@ -14,7 +15,7 @@ from geometry import PatchGeometry
 
 
 def test_saved_model_reproduces_the_generator(tmp_path):
-    config = load_config(config_path("tiny"))
+    config = tiny()
     g = build_generator(config)
     geo = PatchGeometry.from_config(config)
     export_dir = export_generator(g, config, tmp_path / "export")

@@ -5,12 +5,13 @@ producing the same pixels (inference-mode normalisation makes each micro patch a
 of (z, c) alone). Small float tolerances allow for batch-size dependent CPU kernels.
 """
 
+import helpers
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from configs import UserError, config_from_dict, config_path, load_config
+from configs import UserError
 from generation import beyond_boundary as bb
 from generation import interpolation as interp
 from generation import panorama as pano
@@ -25,17 +26,16 @@ ATOL = 1e-5
 
 @pytest.fixture(scope="module")
 def tiny():
-    config = load_config(config_path("tiny"))  # 16x16 images, micro 4: R = 4
+    config = helpers.tiny()  # 16x16 images, micro 4: R = 4
     g = build_generator(config)
     return config, compile_patch_function(g), PatchGeometry.from_config(config)
 
 
 @pytest.fixture(scope="module")
 def cylindrical():
-    raw = load_config(config_path("tiny")).to_dict()
-    raw["data_params"].update(coordinate_system="cylindrical", full_image_size=[8, 32])  # R = 2 x 8
-    raw["model_params"]["spatial_dim"] = 3
-    config = config_from_dict(raw)
+    config = helpers.tiny(
+        data={"coordinate_system": "cylindrical", "full_image_size": [8, 32]}, model={"spatial_dim": 3}
+    )  # R = 2 x 8
     return config, compile_patch_function(build_generator(config)), PatchGeometry.from_config(config)
 
 

@@ -2,28 +2,18 @@
 
 import numpy as np
 import pytest
-from helpers import load_bench
+from helpers import load_bench, tiny, untrained_run
 
-from configs import UserError, config_path, load_config
+from configs import UserError
 from generation.restore import full_image_sampler, load_generator, resolve_checkpoint
 from generation.sampling import generate_full_images, sample_latents
-from training.state import CONFIG_FILE, build_training_state, checkpoint_manager
-
-
-def make_logdir(path, config, step=7):
-    """A log directory as training writes it: config.yaml + checkpoints/ckpt-<step> (untrained)."""
-    path.mkdir(parents=True, exist_ok=True)
-    state = build_training_state(config)
-    state.step.assign(step)
-    (path / CONFIG_FILE).write_text(config.to_yaml())
-    checkpoint_manager(state, path).save(checkpoint_number=step)
-    return state
+from training.state import CONFIG_FILE
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("tiny_run")
-    state = make_logdir(logdir, load_config(config_path("tiny")))
+    state = untrained_run(logdir, tiny(), step=7)
     return logdir, state
 
 
@@ -55,7 +45,7 @@ def test_user_errors(tmp_path, tiny_run):
         load_generator(tmp_path / "nope")
     with pytest.raises(UserError, match="config.yaml"):
         load_generator(tmp_path)
-    (tmp_path / CONFIG_FILE).write_text(load_config(config_path("tiny")).to_yaml())
+    (tmp_path / CONFIG_FILE).write_text(tiny().to_yaml())
     with pytest.raises(UserError, match="no checkpoint"):
         load_generator(tmp_path)
     logdir, _ = tiny_run

@@ -16,10 +16,11 @@ step, then one G step on the updated D), with the paper's objectives (Sec. 3.2) 
 Adam is written out (Kingma & Ba, with Keras' placement of epsilon). Macro patches are the micro
 patches concatenated row by row; coordinates are the paper's c_M = -1 + 2i/(R-m), c_m = -1 + 2j/(R-1).
 
-State, as in the official graph: every network call of a step reads the state the step started
-with; the spectral-norm u of D and of the spatial head advance one power iteration in D's step
-(with the spatial head's batch-norm statistics of the real patches), G's u and moving statistics
-once in G's step, and Q's state in G's step.
+State (docs/design.md, State updates): every network call of a step reads the state the step
+started with (D runs three times per D step on one u, as in the official graph); the spectral-norm
+u of D and of the spatial head advance one power iteration in D's step (with the spatial head's
+batch-norm statistics of the real patches), G's u and moving statistics once in G's step, and Q's
+state in G's step.
 
 Two identical states are built from one seed (training/state.py); one is trained by CocoGanStep,
 the other by the reference, and gradients, weights and state must agree.

@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 import tensorflow as tf
+from helpers import tiny
 
-from configs import config_path, load_config, replace
 from data.memory import synthetic_images, synthetic_panoramas
 from data.pipeline import make_training_dataset, panorama_roll_shifts
 from generation.panorama import generate_panorama, seam_report, tile_horizontally
@@ -17,17 +17,15 @@ from training.loop import Trainer
 
 def tiny_panorama(**train):
     """full 8x32, macro 8, micro 4: R = 2 x 8 micro patches, 1 x 8 macro positions (columns wrap)."""
-    config = load_config(config_path("tiny"))
-    return replace(
-        config,
-        data_params={
+    return tiny(
+        data={
             "full_image_size": [8, 32],
             "macro_patch_size": [8, 8],
             "micro_patch_size": [4, 4],
             "coordinate_system": "cylindrical",
         },
-        model_params={"spatial_dim": 3},
-        train_params=train,
+        model={"spatial_dim": 3},
+        **train,
     )
 
 

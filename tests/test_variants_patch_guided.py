@@ -4,8 +4,9 @@ head -> G(ẑ) (not the official random z), and a trained tiny model end to end.
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import tiny
 
-from configs import config_path, load_config, replace
+from configs import replace
 from generation.patch_guided import (
     PatchGuidedModels,
     figure,
@@ -21,8 +22,7 @@ from training.loop import Trainer
 
 
 def tiny_pg(**train):
-    config = load_config(config_path("tiny"))
-    return replace(config, train_params={"Q_update_period": 1, **train}, loss_params={"code_loss_w": 100})
+    return tiny(loss={"code_loss_w": 100}, **{"Q_update_period": 1, **train})
 
 
 @pytest.mark.parametrize("full,system", [((16, 16), "euclidean"), ((32, 32), "euclidean"), ((8, 32), "cylindrical")])
