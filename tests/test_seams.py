@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from generation.seams import seam_ratio, shift_patch_tones
+from generation.seams import format_seam_ratio, seam_ratio, seam_ratio_or_none, shift_patch_tones
 
 
 def columns_image(values, rows: int = 4) -> np.ndarray:
@@ -53,3 +53,12 @@ def test_shifted_patch_tones_move_whole_patches_and_only_raise_border_steps():
     assert np.array_equal(shift_patch_tones(ramp, (4, 8), 0.0), ramp)
     assert np.array_equal(shifted, shift_patch_tones(ramp, (4, 8), sigma=0.1, seed=3))
     assert np.abs(shift_patch_tones(ramp * 4, 4, sigma=1.0)).max() <= 1.0  # clipped to the data range
+
+
+def test_one_patch_per_image_is_not_applicable_instead_of_an_error():
+    images = np.random.default_rng(0).uniform(size=(2, 8, 8, 3))
+    with pytest.raises(ValueError):
+        seam_ratio(images, 8)
+    assert seam_ratio_or_none(images, 8) is None and seam_ratio_or_none(images, (8, 8)) is None
+    assert seam_ratio_or_none(images, 4) == seam_ratio(images, 4)  # a 2x2 grid: the ratio itself
+    assert format_seam_ratio(None).startswith("not applicable") and format_seam_ratio(1.23456) == "1.235"

@@ -1,0 +1,350 @@
+"""The training-time budget (train_seconds, total_train_minutes, --train_minutes) and the study
+runner bench/study.py: study-file validation, the report from a ledger, and one whole study."""
+
+import csv
+import importlib.util
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from helpers import quiet, scalar_events, tiny
+
+from configs import replace
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY = str(REPO / "configs" / "tiny.yaml")
+
+
+def load_study_module():
+    """bench/study.py as a module (registered in sys.modules: its dataclass needs that)."""
+    if "bench_study" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bench_study", REPO / "bench" / "study.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_study"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["bench_study"]
+
+
+class TimedCalls:
+    """Wraps Trainer._build_train_calls so the test times every training call on its own."""
+
+    def __init__(self, monkeypatch):
+        import time
+
+        from training.loop import Trainer
+
+        self.durations = []
+        build = Trainer._build_train_calls
+
+        def timed_build(trainer, n):
+            calls = build(trainer, n)
+
+            def timed(iterator):
+                start = time.perf_counter()
+                out = {k: v.numpy() for k, v in calls(iterator).items()}
+                self.durations.append(time.perf_counter() - start)
+                return out
+
+            return timed
+
+        monkeypatch.setattr(Trainer, "_build_train_calls", timed_build)
+
+
+def saved_train_seconds(logdir) -> float:
+    import tensorflow as tf
+
+    prefix = tf.train.latest_checkpoint(str(pathlib.Path(logdir) / "checkpoints"))
+    return float(tf.train.load_checkpoint(prefix).get_tensor("train_seconds/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+# ----------------------------------------------------------------------------- training time
+def test_the_first_call_of_a_process_is_not_training_time(tmp_path, monkeypatch):
+    from training.loop import Trainer
+
+    timed = TimedCalls(monkeypatch)
+    trainer = Trainer(tiny(total_steps=1), tmp_path, log=quiet)
+    trainer.fit()
+    assert trainer.train_seconds == 0.0 and saved_train_seconds(tmp_path) == 0.0  # one call: tracing only
+    trainer = Trainer(tiny(total_steps=4), tmp_path, log=quiet)  # a new process would trace again
+    trainer.fit()
+    later = timed.durations[2:]  # calls 2 and 3 of the second trainer; its call 1 traced
+    assert len(later) == 2
+    assert sum(later) <= trainer.train_seconds <= sum(later) + 0.05
+    assert saved_train_seconds(tmp_path) == trainer.train_seconds
+
+
+def test_total_train_minutes_stops_and_saves_and_a_resume_continues_the_count(tmp_path, monkeypatch):
+    from training.loop import Trainer
+
+    timed = TimedCalls(monkeypatch)
+    budget = 0.01  # minutes: 0.6 s of training calls
+    log = []
+    config = replace(
+        tiny(total_steps=math.inf, total_train_minutes=budget),
+        log_params={"log_step": 1000, "img_step": 1000, "ckpt_step": 1000},
+    )
+    trainer = Trainer(config, tmp_path, log=log.append)
+    trainer.fit()
+    seconds, steps = trainer.train_seconds, int(trainer.state.step.numpy())
+    # Stopped at the first call that reached the budget: without that call it was below.
+    assert budget * 60 <= seconds and seconds - timed.durations[-1] < budget * 60 + 0.02
+    assert steps == len(timed.durations) < 1000
+    assert saved_train_seconds(tmp_path) == seconds
+    assert any(
+        f"Reached total_train_minutes 0.01 ({seconds / 60:.2f} training minutes) at step {steps}" in line
+        for line in log
+    )
+    assert "train min" in [line for line in log if line.startswith("step ")][-1]
+    logged = {(step, tag): value for step, tag, value in scalar_events(tmp_path)}
+    assert logged[(steps, "perf/train_minutes")] == pytest.approx(seconds / 60, rel=1e-6)
+
+    log.clear()
+    again = Trainer(config, tmp_path, log=log.append)  # same budget: nothing to do
+    assert again.train_seconds == seconds
+    again.fit()
+    assert int(again.state.step.numpy()) == steps and any("Nothing to do" in line for line in log)
+
+    longer = Trainer(
+        replace(config, train_params={"total_train_minutes": 2 * budget}), tmp_path, log=quiet
+    )  # a resume may extend it
+    longer.fit()
+    assert longer.train_seconds >= 2 * budget * 60 and int(longer.state.step.numpy()) > steps
+
+
+def test_a_checkpoint_without_train_seconds_still_restores_with_zero(tmp_path):
+    import tensorflow as tf
+
+    from training.checkpointing import AtomicCheckpointManager
+    from training.loop import Trainer
+    from training.state import build_training_state
+
+    config = tiny(total_steps=6)
+    state = build_training_state(config)
+    state.step.assign(5)
+    kernel = state.generator.trainable_variables[0]
+    kernel.assign(tf.fill(kernel.shape, 0.25))
+    parts = {k: v for k, v in tf.train.TrackableView(state.checkpoint).children(state.checkpoint).items()}
+    legacy = tf.train.Checkpoint(**{k: v for k, v in parts.items() if k not in ("train_seconds", "save_counter")})
+    AtomicCheckpointManager(legacy, tmp_path / "checkpoints").save(checkpoint_number=5)
+    (tmp_path / "config.yaml").write_text(config.to_yaml())
+    names = [name for name, _ in tf.train.list_variables(str(tmp_path / "checkpoints" / "ckpt-5"))]
+    assert not any(name.startswith("train_seconds") for name in names)
+
+    trainer = Trainer(config, tmp_path, log=quiet)
+    assert trainer.start_step == 5 and trainer.train_seconds == 0.0
+    restored = trainer.state.generator.trainable_variables[0].numpy()
+    np.testing.assert_array_equal(restored, np.full(kernel.shape, 0.25, np.float32))
+    trainer.fit()
+    assert saved_train_seconds(tmp_path) == 0.0  # the one call of this process traced
+
+
+def run_main(argv, monkeypatch):
+    """main.run() in this process with training replaced: (exit code, the configs train() got)."""
+    from absl import flags
+
+    import main
+    import training.loop
+
+    seen = []
+    monkeypatch.setattr(training.loop, "train", lambda config, logdir, **kw: seen.append(config))
+    monkeypatch.setattr(sys, "argv", ["main.py", *argv])
+    flags.FLAGS.unparse_flags()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main.run()
+    finally:
+        flags.FLAGS.unparse_flags()
+    return exit_info.value.code, seen
+
+
+def test_train_minutes_flag_sets_the_budget_and_rejects_a_non_positive_one(tmp_path, monkeypatch, capsys):
+    code, seen = run_main(["--config", TINY, "--logdir", str(tmp_path / "a"), "--train_minutes", "1.5"], monkeypatch)
+    assert code in (0, None) and seen[0].train_params.total_train_minutes == 1.5
+    code, seen = run_main(["--config", TINY, "--logdir", str(tmp_path / "b")], monkeypatch)
+    assert math.isinf(seen[0].train_params.total_train_minutes)  # default: no time limit
+    capsys.readouterr()
+    code, seen = run_main(["--config", TINY, "--logdir", str(tmp_path / "c"), "--train_minutes", "0"], monkeypatch)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and not seen and len(err) == 1 and "total_train_minutes=0.0 must be positive" in err[0]
+
+
+# ----------------------------------------------------------------------------- study file
+def write_study(path: pathlib.Path, **fields) -> pathlib.Path:
+    study = {"base_config": "configs/tiny.yaml", "marks_minutes": [1, 2], "variants": {"a": {}}}
+    study.update(fields)
+    path.write_text(json.dumps(study))  # JSON is YAML
+    return path
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"epochs": 3}, "unknown key(s) ['epochs']"),
+        ({"marks_minutes": [2, 1]}, "marks_minutes must increase"),
+        ({"marks_minutes": []}, "marks_minutes must be a non-empty list"),
+        ({"variants": {"a": {"train_params.no_such": 1}}}, "variant a: unknown override 'train_params.no_such'"),
+        ({"variants": {"a": {"loss_params.coord_loss_w": -1}}}, "variant a: config with overrides: loss_params"),
+        ({"variants": {"a/b": {}}}, "variant name 'a/b'"),
+        ({"base_config": "configs/none.yaml"}, "base_config configs/none.yaml not found"),
+        ({"fid_samples": 1}, "fid_samples must be an integer >= 2"),
+    ],
+)
+def test_a_bad_study_file_is_one_line_naming_the_problem(tmp_path, fields, message):
+    study = load_study_module()
+    with pytest.raises(study.UserError) as info:
+        study.load_study(write_study(tmp_path / "s.yaml", **fields))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_study_command_line_errors_exit_1_with_one_line(tmp_path):
+    good = write_study(tmp_path / "s.yaml")
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("variants: [unclosed\n")
+    cases = [
+        ([str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "o")], "study file not found"),
+        ([str(bad_yaml), "--out", str(tmp_path / "o")], "not valid YAML"),
+        (
+            [str(good), "--out", str(tmp_path / "o"), "--variants", "a,zz", "--phase", "train"],
+            "unknown variant(s) ['zz']",
+        ),
+        ([str(good), "--out", str(tmp_path / "o")], "--phase all needs --ref"),
+        ([str(good), "--out", str(tmp_path / "o"), "--phase", "eval", "--ref", str(tmp_path / "no.npz")], "not found"),
+    ]
+    for argv, message in cases:
+        proc = subprocess.run(
+            [sys.executable, "bench/study.py", *argv], cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not (tmp_path / "o").exists()  # nothing written on bad input
+
+
+def test_a_variant_config_is_the_base_plus_overrides_that_keep_every_checkpoint(tmp_path):
+    study = load_study_module()
+    s = study.load_study(
+        write_study(
+            tmp_path / "s.yaml",
+            variants={
+                "a": {},
+                "full": {"data_params.micro_patch_size": [16, 16], "data_params.macro_patch_size": [16, 16]},
+            },
+        )
+    )
+    a, full = s.variant_config("a"), s.variant_config("full")
+    assert a.data_params.micro_patch_size == (4, 4) and full.data_params.micro_patch_size == (16, 16)
+    assert math.isinf(a.train_params.total_steps)  # a study trains by time
+    assert a.log_params.max_to_keep >= 10_000 and full.log_params.exp_name == "tiny_full"
+    for name in ("celeba32", "celeba64", "mnist"):  # the committed studies load and resolve
+        assert study.load_study(REPO / "bench" / "studies" / f"{name}.yaml").variants
+
+
+def test_report_writes_csv_markdown_plots_and_the_last_grid_from_the_ledger(tmp_path):
+    study = load_study_module()
+    s = study.load_study(write_study(tmp_path / "s.yaml", variants={"a": {}, "full": {}}, floor_fid=4.3))
+    out = tmp_path / "out"
+    png = b"\x89PNG fake grid"
+    (out / "a" / "run").mkdir(parents=True)
+    (out / "a" / "run" / "samples_0000020.png").write_bytes(png)
+    ledger = study.Ledger(out)
+    for variant, mark, step, fid, seam in (
+        ("a", 1, 10, 50.0, 1.5),
+        ("a", 2, 20, 40.0, 1.25),
+        ("full", 1, 30, 45.0, None),
+    ):
+        ledger.add(
+            dict(variant=variant, mark_minutes=mark, step=step, train_seconds=mark * 60.0 + 0.5, checkpoint="x",
+                 segment_wall_seconds=70.0, exit_latency_seconds=0.5, load_start=[1.0, 1, 1], load_end=[2.0, 1, 1],
+                 fid=fid, fid_samples=5000, seam_ratio=seam, seam_samples=1024, eval_wall_seconds=9.0)
+        )  # fmt: skip
+    rows = study.report_phase(s, out, ["a", "full"], log=quiet)
+    assert len(rows) == 3
+    with open(out / "results.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert [(r["variant"], r["mark_minutes"], r["step"], r["fid"], r["seam_ratio"]) for r in table] == [
+        ("a", "1", "10", "50", "1.5"),
+        ("a", "2", "20", "40", "1.25"),
+        ("full", "1", "30", "45", ""),  # a one-patch image has no seams: empty cell
+    ]
+    assert table[0]["train_seconds"] == "60.5" and table[0]["load_start"] == "1.00" and table[0]["load_end"] == "2.00"
+    md = (out / "results.md").read_text().splitlines()
+    assert md[2] == "| a | 1 | 10 | 1.0 | 50.00 | 1.500 | 1.2 |" and md[4].startswith(
+        "| full | 1 | 30 | 1.0 | 45.00 | n/a |"
+    )
+    assert "floor: 4.3" in md[-1]
+    for name in ("fid_vs_time.png", "fid_vs_iterations.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    assert (out / "a" / "final_grid.png").read_bytes() == png  # the grid of the last mark's step (20)
+    assert not (out / "full" / "final_grid.png").exists()
+
+
+# ----------------------------------------------------------------------------- a whole study
+@pytest.mark.slow  # four training subprocesses, eval_fid.py and two FIDs (a 2048x2048 sqrtm each)
+def test_a_study_trains_variants_to_time_marks_evaluates_reports_and_resumes_without_retraining(tmp_path):
+    study = load_study_module()
+    quiet_log = {"log_params.ckpt_step": 100000, "log_params.img_step": 100000, "log_params.log_step": 1000}
+    full = {"data_params.macro_patch_size": [16, 16], "data_params.micro_patch_size": [16, 16]}
+    path = write_study(
+        tmp_path / "s.yaml",
+        marks_minutes=[0.01, 0.02],
+        fid_samples=10,
+        seam_samples=8,
+        variants={"patches": quiet_log, "full_image": {**quiet_log, **full, "loss_params.coord_loss_w": 0}},
+    )
+    out = tmp_path / "out"
+    study.main([str(path), "--out", str(out), "--phase", "train"])
+    segments = json.loads((out / "ledger.json").read_text())["segments"]
+    assert [(s["variant"], s["mark_minutes"]) for s in segments] == [
+        ("patches", 0.01),
+        ("patches", 0.02),
+        ("full_image", 0.01),
+        ("full_image", 0.02),
+    ]
+    for s in segments:
+        assert s["train_seconds"] >= s["mark_minutes"] * 60 and s["checkpoint"].endswith(f"ckpt-{s['step']}")
+        assert s["exit_latency_seconds"] is not None and 0 <= s["exit_latency_seconds"] < s["segment_wall_seconds"]
+        assert len(s["load_start"]) == 3 and (out / s["checkpoint"]).with_suffix(".index").is_file()
+    assert segments[0]["step"] < segments[1]["step"] and segments[2]["step"] < segments[3]["step"]
+    written = yaml.safe_load((out / "full_image" / "config.yaml").read_text())["data_params"]
+    assert written["macro_patch_size"] == written["micro_patch_size"] == written["full_image_size"] == [16, 16]
+
+    # Reference statistics of exactly the images eval_fid.py draws from one mark's checkpoint:
+    # the study's FID of that checkpoint must then be ~0 (same protocol, same seeds).
+    np.savez(tmp_path / "dummy.npz", mu=np.zeros(2048), sigma=np.eye(2048))
+    mark_ckpt = str(out / segments[1]["checkpoint"])
+    proc = subprocess.run(
+        [sys.executable, "eval_fid.py", "--mode=checkpoint", f"--logdir={out / 'patches' / 'run'}",
+         f"--checkpoint={mark_ckpt}", "--num_samples=10", f"--ref={tmp_path / 'dummy.npz'}",
+         f"--out={tmp_path / 'ref.npz'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    # Each FID costs a 2048x2048 sqrtm: evaluate one variant (the FID path does not depend on the
+    # patch geometry; a one-patch seam ratio is tests/test_seams.py's), report both.
+    ref = str(tmp_path / "ref.npz")
+    study.main([str(path), "--out", str(out), "--ref", ref, "--variants", "patches"])  # phase all
+    after = json.loads((out / "ledger.json").read_text())["segments"]
+    assert [(s["variant"], s["step"], s["train_seconds"]) for s in after] == [
+        (s["variant"], s["step"], s["train_seconds"]) for s in segments
+    ]  # no segment trained again
+    fids = [s.get("fid") for s in after]
+    assert abs(fids[1]) < 0.01 and fids[0] > 0.01 and fids[2] is None and fids[3] is None
+    assert after[0]["seam_ratio"] > 0 and after[1]["seam_ratio"] > 0
+    logged = {(step, tag) for step, tag, _ in scalar_events(out / "patches" / "run")}
+    assert (after[1]["step"], "metric/fid10") in logged
+    study.main([str(path), "--out", str(out), "--phase", "report"])
+    with open(out / "results.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert [(r["variant"], r["step"]) for r in table] == [(s["variant"], str(s["step"])) for s in segments]
+    assert float(table[1]["fid"]) == pytest.approx(fids[1], abs=1e-4) and table[3]["fid"] == ""
+    for name in ("fid_vs_time.png", "fid_vs_iterations.png", "patches/final_grid.png", "full_image/final_grid.png"):
+        assert (out / name).stat().st_size > 100  # full_image's grid: full images from the one-patch model
+
+    stamp = (out / "ledger.json").stat().st_mtime_ns
+    study.main([str(path), "--out", str(out), "--ref", ref, "--variants", "patches"])  # everything done
+    assert (out / "ledger.json").stat().st_mtime_ns == stamp
