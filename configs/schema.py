@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
+import re
 from typing import Optional
 
 import yaml
@@ -180,6 +181,8 @@ def _coerce(section: str, key: str, value, default):
     if isinstance(default, float):
         if isinstance(value, str) and value.strip().lower() in ("inf", "infinity"):
             return INF
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", value.strip()):
+            return float(value)  # YAML 1.1 reads 1e-8 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number (or inf), got {value!r}")
         return float(value)

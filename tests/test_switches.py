@@ -299,6 +299,15 @@ def test_the_accepted_values_load():
     assert config.model_params.cbn_gamma_bias == 0.0 and config.train_params.adam_epsilon == 1e-8
 
 
+def test_exponent_notation_without_a_dot_is_a_number_in_yaml(tmp_path):
+    raw = _raw()
+    raw["train_params"]["adam_epsilon"] = 1e-8
+    text = yaml.safe_dump(raw).replace("adam_epsilon: 1.0e-08", "adam_epsilon: 1e-8")
+    assert "adam_epsilon: 1e-8" in text and yaml.safe_load(text)["train_params"]["adam_epsilon"] == "1e-8"
+    (tmp_path / "c.yaml").write_text(text)
+    assert load_config(tmp_path / "c.yaml").train_params.adam_epsilon == 1e-8
+
+
 def test_a_config_yaml_without_the_new_keys_loads_and_resumes_with_the_defaults(tmp_path):
     from training.state import CONFIG_FILE, check_or_write_config
 
