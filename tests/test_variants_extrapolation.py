@@ -4,8 +4,9 @@ subset G's extrapolation optimizer updates, and the warm start from a regular ch
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import tiny
 
-from configs import UserError, config_path, load_config, replace
+from configs import UserError, replace
 from geometry import PatchGeometry
 from losses import masked_spatial_loss, spatial_consistency_loss
 from training.extrapolation import ExtrapolationStep
@@ -16,13 +17,11 @@ from training.warm_start import restore_or_warm_start
 
 def tiny_extrap(**train):
     """tiny with micro 8 (R = 4, m = 2: 3 macro positions per axis) and 3 generator blocks."""
-    config = load_config(config_path("tiny"))
-    return replace(
-        config,
-        data_params={"full_image_size": [32, 32], "macro_patch_size": [16, 16], "micro_patch_size": [8, 8]},
-        model_params={"g_extra_layers": 1},
-        train_params={"train_extrap": True, "num_extrap_steps": 1, "extrap_g_blocks": [0, 1], **train},
-        loss_params={"coord_loss_w": 10000},
+    return tiny(
+        data={"full_image_size": [32, 32], "macro_patch_size": [16, 16], "micro_patch_size": [8, 8]},
+        model={"g_extra_layers": 1},
+        loss={"coord_loss_w": 10000},
+        **{"train_extrap": True, "num_extrap_steps": 1, "extrap_g_blocks": [0, 1], **train},
     )
 
 
