@@ -169,7 +169,7 @@ def _frechet(frechet, stats_a, stats_b) -> float:
 
 
 def _check_inputs() -> None:
-    """Cheap checks of every input before TensorFlow starts: required flags, readable .npz files,
+    """Cheap checks of every input before the Inception network is loaded: required flags, readable .npz files,
     and the image count of each side (an error below 2, a warning below 2,048; fid/statistics.py)."""
     from fid import images, statistics
 

@@ -389,3 +389,17 @@ def test_a_full_disk_in_a_best_fid_save_keeps_the_previous_best_and_its_state(tm
     assert hashes(folder) == before
     state, value = reopened_best(folder)
     assert state == {"best_fid": 9.0, "best_step": 1, "checkpoint": "ckpt-1"} and value == 1.0
+
+
+# ------------------------------------------------------------------------- exit latency
+def test_the_training_iterator_runs_without_the_autotune_model_thread(tmp_path, monkeypatch):
+    """Releasing an iterator joins tf.data's autotuning thread, which waited up to a minute at the exit of
+    long runs (bench/exit_latency.py); the loop's iterator is built with autotuning off."""
+    from training import loop
+
+    seen = []
+    real = loop.distribute_dataset
+    monkeypatch.setattr(loop, "distribute_dataset", lambda strategy, ds: (seen.append(ds), real(strategy, ds))[1])
+    Trainer(tiny(total_steps=1), tmp_path, log=quiet).fit()
+    assert len(seen) == 1 and seen[0].options().autotune.enabled is False
+    assert seen[0].options().deterministic is True  # the pipeline's own options are kept

@@ -263,6 +263,11 @@ class Trainer:
             )
             return {}
         dataset = make_training_dataset(cfg, seed=cfg.train_params.seed, start_batch=step, data_dir=self.data_dir)
+        # Without tf.data's autotuning model thread: releasing the iterator joins that thread, and
+        # after a few minutes of training the join took up to its optimisation period (which
+        # doubles to 60 s) at exit (docs/reliability.md, Exit latency). AUTOTUNE then means TF's
+        # fixed defaults; the GAN step, not the input pipeline, bounds the speed here.
+        dataset = dataset.with_options(_without_autotune())
         iterator = iter(distribute_dataset(self.strategy, dataset))
         preview = next(iter(dataset.take(1))) if self.is_chief else None
         spc = int(cfg.train_params.steps_per_call)
@@ -331,6 +336,12 @@ class Trainer:
         if self.writer is not None:
             self.writer.flush()
         return metrics
+
+
+def _without_autotune() -> tf.data.Options:
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def _crossed(before: int, after: int, period) -> bool:
