@@ -267,7 +267,7 @@ def run_segment(study: Study, out: pathlib.Path, variant: str, mark: float, data
     log(f"{prefix} {' '.join(cmd)}")
     load_start = list(os.getloadavg())
     start = time.time()
-    # The child has its own session: a Ctrl-C in the terminal reaches this process only, which
+    # The child gets its own process group: a Ctrl-C in the terminal reaches this process only, which
     # forwards exactly one SIGINT (a second one would make the trainer stop without saving).
     proc = subprocess.Popen(
         cmd,
