@@ -238,19 +238,6 @@ def changed(state, before: dict) -> set:
     return {v.path for m in state.models.values() for v in m.variables if not np.array_equal(v.numpy(), before[v.path])}
 
 
-# CocoGanStep's D step advances D's and the spatial head's u in the calls on real and fake patches and
-# then runs the gradient penalty's D call and the spatial head's call on fakes with the advanced u: within
-# one step they see two different sigma estimates (at initialisation the D gradient differs by ~50 %).
-# The fix: run the penalty's call and the spatial head's fake call before the state-updating calls in
-# CocoGanStep.critic_update (then these tests pass and the mark goes).
-SN_ORDER = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="training/step.py: the GP's D call and S(h_fake) read u after the D step advanced it",
-)
-
-
-@SN_ORDER
 def test_d_step_equals_the_reference_d_step():
     step, rec, ref, ours, theirs = two_states()
     real, z, eps = inputs(0)
@@ -291,7 +278,6 @@ def test_g_step_equals_the_reference_g_step(content):
     assert any(p.startswith("content_head/") for p in moved) == content
 
 
-@SN_ORDER
 @pytest.mark.parametrize("content", [False, True], ids=["no_content_loss", "content_loss_and_Q"])
 def test_update_equals_the_official_order(content):
     """`update` (one G forward shared by both steps), compiled as the training loop runs it, equals

@@ -140,15 +140,9 @@ class CocoGanStep:
             c_gp = e * c_real + (1.0 - e) * c_fake
         fake = tf.stop_gradient(fake)
         with tf.GradientTape() as tape:
-            # Real and fake share D's trunk call (no batch norm in the trunk, so this is exact)
-            # and advance spectral norm's u once; the heads see them separately, as upstream.
-            both = tf.concat([real, fake], 0)
-            logits, h = self.D((both, tf.concat([c_real, c_fake], 0)), training=True, update_state=True)
-            real_logits, fake_logits = tf.split(logits, 2)
-            h_real, h_fake = tf.split(h, 2)
-            pred_real = self.S(h_real, training=True, update_state=True)
-            pred_fake = self.S(h_fake, training=True, update_state=False)
-            adv = wasserstein_loss(real_logits, fake_logits)
+            # Every D and head call of this step reads the same spectral-norm u, as in the official
+            # graph: the calls that leave u alone (gradient penalty, the head on fakes) run before
+            # the ones that advance it, which tf.function's automatic control dependencies keep in order.
             gp = gradient_penalty(
                 lambda x: self.D((x, c_gp), training=True, update_state=False)[0],
                 real,
@@ -158,6 +152,15 @@ class CocoGanStep:
                 form=self.gp_form,
                 loss_scale=self._loss_scale(self.opt[optimizer]),
             )
+            # Real and fake share D's trunk call (no batch norm in the trunk, so this is exact)
+            # and advance spectral norm's u once; the heads see them separately, as upstream.
+            both = tf.concat([real, fake], 0)
+            logits, h = self.D((both, tf.concat([c_real, c_fake], 0)), training=True, update_state=True)
+            real_logits, fake_logits = tf.split(logits, 2)
+            h_real, h_fake = tf.split(h, 2)
+            pred_fake = self.S(h_fake, training=True, update_state=False)
+            pred_real = self.S(h_real, training=True, update_state=True)
+            adv = wasserstein_loss(real_logits, fake_logits)
             s_real = spatial_consistency_loss(pred_real, c_real, self.coord_w)
             if fake_offsets is None:
                 s_fake = spatial_consistency_loss(pred_fake, c_fake, self.coord_w)
