@@ -277,7 +277,7 @@ def run_segment(study: Study, out: pathlib.Path, variant: str, mark: float, data
         bufsize=1,
         cwd=REPO,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        start_new_session=True,
+        process_group=0,
     )
     previous = _set_signals(_raise_interrupt)
     try:
