@@ -17,3 +17,10 @@ def celeba_dir():
     if not SHARED_CELEBA.is_dir():
         pytest.skip(f"shared CelebA sample not found at {SHARED_CELEBA}")
     return SHARED_CELEBA
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow (end-to-end) tests first, in a stable order: under pytest-xdist the long ones then run
+    side by side from the start and the short ones fill both workers at the end, instead of one
+    long test running alone after everything else has finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

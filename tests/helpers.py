@@ -1,6 +1,8 @@
 """Small helpers shared by the training-loop tests (tests/ is on sys.path under pytest)."""
 
+import importlib
 import pathlib
+import sys
 
 from configs import Config, config_path, load_config, replace
 
@@ -63,3 +65,25 @@ def load_bench(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+_CLI_FLAGS: dict = {}  # command-line module -> the absl flag names its import defined
+
+
+def import_cli(name: str):
+    """The command-line module `name` (main, generate, eval_fid) with only its own absl flags defined.
+
+    absl flags are process-wide and several CLIs define the same names (--data_dir, --seed...), so the
+    flags of any other CLI imported earlier in this test process are removed first."""
+    from absl import flags
+
+    for other in [n for n in _CLI_FLAGS if n != name]:
+        for flag in _CLI_FLAGS.pop(other):
+            if flag in flags.FLAGS:
+                delattr(flags.FLAGS, flag)
+        sys.modules.pop(other, None)
+    if name not in _CLI_FLAGS:
+        sys.modules.pop(name, None)
+        importlib.import_module(name)
+        _CLI_FLAGS[name] = {flag.name for flag in flags.FLAGS.flags_by_module_dict().get(name, [])}
+    return sys.modules[name]

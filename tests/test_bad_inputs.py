@@ -17,6 +17,7 @@ import sys
 
 import pytest
 import yaml
+from helpers import import_cli
 
 from configs import config_path, load_config
 
@@ -152,7 +153,7 @@ def run_main_in_process(argv, capsys):
     """main.run() with this argv: (exit code, stderr)."""
     from absl import flags
 
-    import main
+    main = import_cli("main")
 
     old = sys.argv
     sys.argv = ["main.py", *argv]

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import tensorflow as tf
+from helpers import import_cli
 
 from configs import config_path, load_config
 from training import devices
@@ -91,7 +92,7 @@ def test_cpu_configs_do_not_warn(name):
 def test_main_prints_the_report_and_the_warning_and_still_trains(monkeypatch, capsys, tmp_path):
     from absl import flags
 
-    import main
+    main = import_cli("main")
     import training.loop
 
     calls = []

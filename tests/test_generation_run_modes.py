@@ -13,10 +13,9 @@ import inspect
 import numpy as np
 import pytest
 from absl import flags
-from helpers import tiny, untrained_run
+from helpers import import_cli, tiny, untrained_run
 from PIL import Image
 
-import generate
 from configs import UserError
 
 PAD = 2  # generation.sampling.image_grid's border
@@ -36,6 +35,7 @@ def runs(tmp_path_factory):
 def generate_main(*args: str) -> None:
     """generate.py's main with these flags (absl flags reset afterwards)."""
     argv = ["generate.py", *args]
+    generate = import_cli("generate")
     flags.FLAGS(argv)
     try:
         generate.main(argv[:1])
@@ -48,6 +48,7 @@ def png(path) -> np.ndarray:
 
 
 def test_the_table_names_every_mode_and_only_real_flags():
+    generate = import_cli("generate")
     assert tuple(generate.MODES) == generate.MODE_NAMES
     for name, mode in generate.MODES.items():
         params = inspect.signature(mode.run).parameters

@@ -17,7 +17,7 @@ import textwrap
 
 import pytest
 from absl import flags
-from helpers import quiet, tiny
+from helpers import import_cli, quiet, tiny
 
 from configs import config_path
 from training import loop
@@ -65,7 +65,7 @@ def hashes(folder) -> dict:
 
 def run_main_in_process(argv, capsys):
     """main.run() with this argv: (exit code, stderr)."""
-    import main
+    main = import_cli("main")
 
     old = sys.argv
     sys.argv = ["main.py", *argv]

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from helpers import quiet, scalar_events, tiny
+from helpers import import_cli, quiet, scalar_events, tiny
 
 from configs import replace
 
@@ -147,7 +147,7 @@ def run_main(argv, monkeypatch):
     """main.run() in this process with training replaced: (exit code, the configs train() got)."""
     from absl import flags
 
-    import main
+    main = import_cli("main")
     import training.loop
 
     seen = []
@@ -214,6 +214,8 @@ def test_study_command_line_errors_exit_1_with_one_line(tmp_path):
         ),
         ([str(good), "--out", str(tmp_path / "o")], "--phase all needs --ref"),
         ([str(good), "--out", str(tmp_path / "o"), "--phase", "eval", "--ref", str(tmp_path / "no.npz")], "not found"),
+        ([str(good), "--out", str(tmp_path / "o"), "--phase", "report", "--marks", "7"], "not among the study's marks"),
+        ([str(good), "--out", str(tmp_path / "o"), "--phase", "report", "--marks", "x"], "comma-separated minutes"),
     ]
     for argv, message in cases:
         proc = subprocess.run(
