@@ -28,7 +28,7 @@ from configs.run_dir import CHECKPOINT_DIR, read_run_config
 from generation.export import load_exported
 from generation.sampling import generate_grid, sample_latents
 from geometry import PatchGeometry
-from models.generator import Generator
+from models import build as models_build
 
 
 class PatchFunction:
@@ -116,21 +116,9 @@ def resolve_checkpoint(logdir, checkpoint=None) -> str:
 
 
 def build_generator(config: Config):
-    """The Generator of `config`, variables created (same construction as models.build)."""
-    d, m = config.data_params, config.model_params
-    generator = Generator(
-        micro_size=d.micro_patch_size[0],
-        z_dim=m.z_dim,
-        coord_dim=m.spatial_dim,
-        ngf_base=m.ngf_base,
-        g_extra_layers=m.g_extra_layers,
-        c_dim=d.c_dim,
-        cbn_norm=m.cbn_norm,
-        cbn_gamma_bias=m.cbn_gamma_bias,
-        name="generator",
-    )
-    generator((tf.zeros([1, m.z_dim]), tf.zeros([1, m.spatial_dim])), training=False)
-    return generator
+    """The Generator of `config`, variables created (models.build's construction)."""
+    d = config.data_params
+    return models_build.build_generator(config.model_params, d.micro_patch_size[0], d.c_dim)
 
 
 def load_generator(logdir, checkpoint=None) -> LoadedGenerator:

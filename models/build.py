@@ -14,17 +14,11 @@ from models.discriminator import ContentHead, Discriminator, SpatialHead
 from models.generator import Generator
 
 
-def build_models(model_params, micro_size: int, macro_size: int, c_dim: int = 3) -> dict:
-    """Returns dict(generator, discriminator, spatial_head, content_head), all built.
-
-    ``model_params`` needs attributes z_dim, spatial_dim, g_extra_layers,
-    d_extra_layers, ngf_base, ndf_base, aux_dim (names of the official YAML); the
-    added cbn_norm and cbn_gamma_bias default to "std" and 1.0 when absent.
-    """
-    if macro_size % micro_size != 0 or macro_size < micro_size:
-        raise ValueError(f"macro patch size {macro_size} must be a multiple of micro patch size {micro_size}")
+def make_generator(model_params, micro_size: int, c_dim: int = 3) -> Generator:
+    """The generator of ``model_params`` (not yet built); the added cbn_norm and cbn_gamma_bias
+    default to "std" and 1.0 when absent."""
     p = model_params
-    generator = Generator(
+    return Generator(
         micro_size=micro_size,
         z_dim=p.z_dim,
         coord_dim=p.spatial_dim,
@@ -35,6 +29,25 @@ def build_models(model_params, micro_size: int, macro_size: int, c_dim: int = 3)
         cbn_gamma_bias=getattr(p, "cbn_gamma_bias", 1.0),
         name="generator",
     )
+
+
+def build_generator(model_params, micro_size: int, c_dim: int = 3) -> Generator:
+    """The generator alone, variables created (inference: no state changes)."""
+    generator = make_generator(model_params, micro_size, c_dim)
+    generator((tf.zeros([1, model_params.z_dim]), tf.zeros([1, model_params.spatial_dim])), training=False)
+    return generator
+
+
+def build_models(model_params, micro_size: int, macro_size: int, c_dim: int = 3) -> dict:
+    """Returns dict(generator, discriminator, spatial_head, content_head), all built.
+
+    ``model_params`` needs attributes z_dim, spatial_dim, g_extra_layers,
+    d_extra_layers, ngf_base, ndf_base, aux_dim (names of the official YAML).
+    """
+    if macro_size % micro_size != 0 or macro_size < micro_size:
+        raise ValueError(f"macro patch size {macro_size} must be a multiple of micro patch size {micro_size}")
+    p = model_params
+    generator = make_generator(p, micro_size, c_dim)
     discriminator = Discriminator(
         macro_size=macro_size,
         coord_dim=p.spatial_dim,
