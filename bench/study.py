@@ -356,10 +356,17 @@ def checkpoint_fid(loaded, extractor, num: int, reference) -> float:
     return float(frechet.frechet_distance(mu, sigma, *reference))
 
 
-def eval_phase(study: Study, out: pathlib.Path, variants: list, ref, extractor=None, log=print) -> None:
-    """FID and seam ratio of every recorded mark checkpoint that has none (or another fid_samples)."""
+def eval_phase(
+    study: Study, out: pathlib.Path, variants: list, ref, extractor=None, log=print, marks: list | None = None
+) -> None:
+    """FID and seam ratio of every recorded mark checkpoint that has none (or another fid_samples);
+    `marks` limits it to those marks (minutes), in that order."""
     ledger = Ledger(out)
     pending = [s for s in ledger.segments if s["variant"] in variants and _needs_eval(s, study)]
+    if marks is not None:
+        pending = sorted(
+            (s for s in pending if s["mark_minutes"] in marks), key=lambda s: marks.index(s["mark_minutes"])
+        )
     if not pending:
         log("eval: nothing to evaluate")
         return
@@ -515,6 +522,7 @@ def main(argv=None) -> None:
     parser.add_argument("--ref", help="reference statistics .npz for FID (eval_fid.py --mode=stats)")
     parser.add_argument("--phase", choices=("all", "train", "eval", "report"), default="all")
     parser.add_argument("--variants", help="comma-separated subset of the study's variants (default: all)")
+    parser.add_argument("--marks", help="eval: comma-separated marks (minutes) to evaluate, in this order")
     parser.add_argument("--floor", type=float, help="real-vs-real FID line in the plots (overrides floor_fid)")
     args = parser.parse_args(argv)
     study = load_study(args.study)
@@ -529,6 +537,15 @@ def main(argv=None) -> None:
             raise UserError(f"--phase {args.phase} needs --ref REF.npz (eval_fid.py --mode=stats makes one)")
         if not pathlib.Path(args.ref).is_file():
             raise UserError(f"--ref {args.ref}: file not found")
+    marks = None
+    if args.marks:
+        try:
+            marks = [float(m) for m in args.marks.split(",") if m.strip()]
+        except ValueError:
+            raise UserError(f"--marks {args.marks!r}: give comma-separated minutes such as 20,40") from None
+        unknown = [m for m in marks if m not in study.marks]
+        if unknown or not marks:
+            raise UserError(f"--marks: {unknown or args.marks} not among the study's marks {study.marks}")
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out} is a file, not a folder")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -536,7 +553,7 @@ def main(argv=None) -> None:
     if args.phase in ("all", "train"):
         train_phase(study, args.out, variants, args.data_dir)
     if args.phase in ("all", "eval"):
-        eval_phase(study, args.out, variants, args.ref)
+        eval_phase(study, args.out, variants, args.ref, marks=marks)
     if args.phase in ("all", "report"):
         report_phase(study, args.out, variants, args.floor)
 
