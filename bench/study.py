@@ -39,7 +39,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -168,21 +167,11 @@ def load_study(path) -> Study:
 
 # ----------------------------------------------------------------------------- the ledger
 def write_atomic(path: pathlib.Path, text: str) -> None:
-    """temp file beside `path` -> fsync -> rename: a reader sees the old file or the new one."""
+    """The checkpoints' atomic write (temp file beside `path`, fsync, rename), into a folder made if missing."""
+    from training.checkpointing import write_file_atomic  # imports TensorFlow: not before the input checks
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_file_atomic(path, text)
 
 
 class Ledger:
