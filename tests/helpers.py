@@ -4,6 +4,8 @@ import importlib
 import pathlib
 import sys
 
+import numpy as np
+
 from configs import Config, config_path, load_config, replace
 
 
@@ -87,3 +89,63 @@ def import_cli(name: str):
         importlib.import_module(name)
         _CLI_FLAGS[name] = {flag.name for flag in flags.FLAGS.flags_by_module_dict().get(name, [])}
     return sys.modules[name]
+
+
+def run_cli_in_process(name: str, argv: list, capsys) -> tuple:
+    """The command line `name` (main, generate, eval_fid) in this process with this argv: (exit code, stdout,
+    stderr).
+
+    `run()` (main.py, generate.py) or eval_fid.py's run_cli(main) is what `python NAME.py ...` runs."""
+    from absl import flags
+
+    from configs.errors import run_cli
+
+    module = import_cli(name)
+    entry = module.run if hasattr(module, "run") else lambda: run_cli(module.main)
+    old = sys.argv
+    sys.argv = [f"{name}.py", *argv]
+    flags.FLAGS.unparse_flags()
+    try:
+        try:
+            entry()
+        except SystemExit as exit_info:
+            code = exit_info.code
+        else:
+            raise AssertionError(f"{name}: the command line returned without exiting")
+    finally:
+        sys.argv = old
+        flags.FLAGS.unparse_flags()
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_main_in_process(argv: list, capsys) -> tuple:
+    """main.run() in this process with this argv: (exit code, stderr)."""
+    code, _, err = run_cli_in_process("main", argv, capsys)
+    return code, err
+
+
+class TinyFeatures:
+    """A stand-in for the Inception network in tests of the code around FID (the study runner, the
+    in-training hook): `dim` fixed random projections of the raw pixel values, so a Fréchet distance is a
+    dim x dim problem instead of a 2048 x 2048 one. Deterministic: equal images give equal features."""
+
+    def __init__(self, dim: int = 4):
+        self.dim = dim
+
+    def __call__(self, images) -> np.ndarray:
+        images = np.asarray(images)
+        if images.dtype != np.uint8:
+            raise TypeError(f"expected uint8 images, got {images.dtype}")
+        flat = images.reshape(len(images), -1).astype(np.float64)
+        projection = np.random.default_rng(flat.shape[1]).normal(size=(flat.shape[1], self.dim))
+        return flat @ projection / np.sqrt(flat.shape[1])
+
+
+def use_tiny_fid_features(monkeypatch, dim: int = 4) -> None:
+    """Every fid.statistics.FeatureExtractor built from now on (FidMonitor, eval_fid.py, bench/study.py) is a
+    TinyFeatures(dim), and .npz statistics of dim-d features load."""
+    from fid import statistics
+
+    monkeypatch.setattr(statistics, "FeatureExtractor", lambda *_a, **_k: TinyFeatures(dim))
+    monkeypatch.setattr(statistics, "FEATURE_DIM", dim)

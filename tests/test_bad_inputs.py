@@ -1,23 +1,25 @@
 """Every bad flag, configuration value, dataset path and checkpoint is one clear line,
 a non-zero exit, no traceback, and nothing in the log directory changed.
 
-Three tiers, by cost: mistakes main.py catches before importing TensorFlow run as real
-subprocesses (about a second each); mistakes that need TensorFlow (data folders,
+Three tiers, by cost: mistakes main.py catches before importing TensorFlow run in one real
+subprocess that has not imported it (one start-up for all of them); mistakes that need TensorFlow (data folders,
 checkpoints) run main.run() in-process with the same argv, so the exit code and stderr
 are those of the CLI; one of those also runs as a real subprocess (slow), which also
 shows that TensorFlow's exit-time clean-up prints no traceback.
 """
 
 import hashlib
+import json
 import pathlib
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import pytest
 import yaml
-from helpers import import_cli
+from helpers import run_main_in_process
 
 from configs import config_path, load_config
 
@@ -110,18 +112,52 @@ def fast_cases(tmp):
     ], logdir
 
 
+MAIN_CASES_DRIVER = textwrap.dedent("""
+    # main.py's command line (main.run(), what `python main.py` runs) for several argv in one process:
+    # one start-up; records whether TensorFlow had been imported by the end of each case.
+    import contextlib, io, json, sys
+    sys.path.insert(0, {repo!r})
+    from absl import flags
+    import main
+    results = []
+    for argv in json.loads(sys.argv[1]):
+        flags.FLAGS.unparse_flags()
+        sys.argv = ["main.py", *argv]
+        err = io.StringIO()
+        code = 0
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                main.run()
+            except SystemExit as e:
+                code = e.code
+        results.append([code, err.getvalue(), "tensorflow" in sys.modules])
+    print("RESULTS " + json.dumps(results))
+""")
+
+
 def test_mistakes_caught_before_tensorflow_are_one_line_in_a_subprocess(tmp_path):
+    """All cases in one fresh process (one start-up instead of one per case), none importing TensorFlow;
+    the exit code of `python main.py` itself is tests/test_training.py's CLI test."""
     cases, logdir = fast_cases(tmp_path)
     before = hashes(tmp_path)
-    for name, argv, prefix, pattern in cases:
-        if "--logdir" not in argv:
-            argv = argv + ["--logdir", logdir]
-        proc = subprocess.run([sys.executable, "main.py", *argv], cwd=REPO, capture_output=True, text=True, timeout=120)
+    argvs = [argv if "--logdir" in argv else [*argv, "--logdir", logdir] for _, argv, _, _ in cases]
+    proc = subprocess.run(
+        [sys.executable, "-c", MAIN_CASES_DRIVER.format(repo=str(REPO)), json.dumps(argvs)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads([line for line in proc.stdout.splitlines() if line.startswith("RESULTS ")][0][8:])
+    assert len(results) == len(cases)
+    for (name, _, prefix, pattern), (code, stderr, tensorflow_imported) in zip(cases, results):
         try:
-            assert_one_line_error(proc.returncode, proc.stderr, pattern, prefix)
+            assert_one_line_error(code, stderr, pattern, prefix)
         except AssertionError as e:
             raise AssertionError(f"case {name!r}: {e}") from None
-        assert hashes(tmp_path) == before, name  # no log directory created, nothing touched
+        assert not tensorflow_imported, name
+    assert hashes(tmp_path) == before  # no log directory created, nothing touched
 
 
 def test_eval_fid_cli_mistakes_are_one_line(tmp_path):
@@ -137,34 +173,7 @@ def test_eval_fid_cli_mistakes_are_one_line(tmp_path):
 
 
 # ---------------------------------------------------------------------- with TensorFlow
-@pytest.fixture(scope="module")
-def good_run(tmp_path_factory):
-    """A finished 2-step tiny run: config.yaml, checkpoints/ckpt-2, events, samples."""
-    from helpers import tiny
-
-    from training.loop import Trainer
-
-    logdir = tmp_path_factory.mktemp("good") / "run"
-    Trainer(tiny(total_steps=2), logdir, log=lambda *_: None).fit()
-    return logdir
-
-
-def run_main_in_process(argv, capsys):
-    """main.run() with this argv: (exit code, stderr)."""
-    from absl import flags
-
-    main = import_cli("main")
-
-    old = sys.argv
-    sys.argv = ["main.py", *argv]
-    flags.FLAGS.unparse_flags()
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            main.run()
-    finally:
-        sys.argv = old
-        flags.FLAGS.unparse_flags()
-    return exit_info.value.code, capsys.readouterr().err
+# good_run (tests/conftest.py): a finished 2-step tiny run; each case damages a copy.
 
 
 def truncate(path):

@@ -16,8 +16,7 @@ import sys
 import textwrap
 
 import pytest
-from absl import flags
-from helpers import import_cli, quiet, tiny
+from helpers import quiet, run_main_in_process, tiny
 
 from configs import config_path
 from training import loop
@@ -61,30 +60,6 @@ def hashes(folder) -> dict:
         for p in sorted(pathlib.Path(folder).rglob("*"))
         if p.is_file()
     }
-
-
-def run_main_in_process(argv, capsys):
-    """main.run() with this argv: (exit code, stderr)."""
-    main = import_cli("main")
-
-    old = sys.argv
-    sys.argv = ["main.py", *argv]
-    flags.FLAGS.unparse_flags()
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            main.run()
-    finally:
-        sys.argv = old
-        flags.FLAGS.unparse_flags()
-    return exit_info.value.code, capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def good_run(tmp_path_factory):
-    """A finished 2-step tiny run (config.yaml, ckpt-2, events, samples)."""
-    logdir = tmp_path_factory.mktemp("good") / "run"
-    loop.Trainer(tiny(total_steps=2), logdir, log=quiet).fit()
-    return logdir
 
 
 def test_a_second_run_is_refused_with_one_line_naming_the_holder_and_touches_nothing(
