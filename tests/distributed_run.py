@@ -67,6 +67,9 @@ def main():
     parser.add_argument("--strategy", default="default")
     parser.add_argument("--cpu_devices", type=int, default=None)
     parser.add_argument("--sync_batch_norm", action="store_true")
+    parser.add_argument(
+        "--also_unsynced", action="store_true", help="then the same without synchronised statistics (LOGDIR_unsynced)"
+    )
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--logdir", required=True)
     parser.add_argument("--out", required=True)
@@ -74,8 +77,13 @@ def main():
     from training.distribute import make_strategy
 
     strategy = make_strategy(args.strategy, args.cpu_devices)
-    losses = run_steps(tiny_config(args.sync_batch_norm), args.logdir, strategy, args.steps)
-    pathlib.Path(args.out).write_text(json.dumps({"replicas": strategy.num_replicas_in_sync, "losses": losses}))
+    result = {
+        "replicas": strategy.num_replicas_in_sync,
+        "losses": run_steps(tiny_config(args.sync_batch_norm), args.logdir, strategy, args.steps),
+    }
+    if args.also_unsynced:  # a second run in the same process: one start-up and one strategy for both
+        result["losses_unsynced"] = run_steps(tiny_config(False), f"{args.logdir}_unsynced", strategy, args.steps)
+    pathlib.Path(args.out).write_text(json.dumps(result))
 
 
 if __name__ == "__main__":

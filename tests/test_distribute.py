@@ -10,7 +10,7 @@ Tolerance: rtol = atol = 1e-4 on every loss of the first 3 iterations. The only 
 float32 summation order (per-replica partial sums, then an all-reduce, for the gradients and
 the batch moments): about 1e-7 relative per reduction, amplified by three Adam updates; the
 observed gap is ~1e-6 relative. Without synchronised statistics the 2-row replicas normalise
-differently and the losses differ by tens of percent from the first step (the slow test below
+differently and the losses differ by tens of percent from the first step (a test below
 shows that this tolerance detects it).
 """
 
@@ -83,10 +83,18 @@ def _assert_same_losses(got, want, rtol=RTOL, atol=ATOL):
             np.testing.assert_allclose(g[key], w[key], rtol=rtol, atol=atol, err_msg=f"{key} at iteration {step + 1}")
 
 
-def test_two_logical_cpu_devices_under_mirrored_strategy_match_one_device(tmp_path, one_device):
-    result = _result(*_run(tmp_path, "mirrored", "--strategy", "mirrored", "--cpu_devices", "2", "--sync_batch_norm"))
-    assert result["replicas"] == 2
-    _assert_same_losses(result["losses"], one_device)
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory):
+    """2 logical CPU devices under MirroredStrategy, one subprocess: the losses with synchronised batch
+    statistics, then (same process, fresh Trainer) without."""
+    tmp_path = tmp_path_factory.mktemp("mirrored")
+    args = ("--strategy", "mirrored", "--cpu_devices", "2", "--sync_batch_norm", "--also_unsynced")
+    return _result(*_run(tmp_path, "mirrored", *args))
+
+
+def test_two_logical_cpu_devices_under_mirrored_strategy_match_one_device(mirrored, one_device):
+    assert mirrored["replicas"] == 2
+    _assert_same_losses(mirrored["losses"], one_device)
 
 
 def _free_ports(n):
@@ -122,10 +130,8 @@ def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(tmp_
     assert not list((tmp_path / "tmp1").glob("coco_gan_worker_ckpt_*"))
 
 
-@pytest.mark.slow
-def test_per_replica_batch_statistics_differ_from_one_device_beyond_the_tolerance(tmp_path, one_device):
-    result = _result(*_run(tmp_path, "unsynced", "--strategy", "mirrored", "--cpu_devices", "2"))
-    first = result["losses"][0]
+def test_per_replica_batch_statistics_differ_from_one_device_beyond_the_tolerance(mirrored, one_device):
+    first = mirrored["losses_unsynced"][0]
     assert abs(first["loss/spatial_real"] - one_device[0]["loss/spatial_real"]) > 100 * (
         ATOL + RTOL * abs(one_device[0]["loss/spatial_real"])
     )
