@@ -20,7 +20,7 @@ def celeba_dir():
     return SHARED_CELEBA
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def good_run(tmp_path_factory):
     """A finished 2-step tiny run (config.yaml, checkpoints/ckpt-2, events, samples), trained once per worker;
     tests copy it before changing anything."""
