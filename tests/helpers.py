@@ -149,3 +149,43 @@ def use_tiny_fid_features(monkeypatch, dim: int = 4) -> None:
 
     monkeypatch.setattr(statistics, "FeatureExtractor", lambda *_a, **_k: TinyFeatures(dim))
     monkeypatch.setattr(statistics, "FEATURE_DIM", dim)
+
+
+_CASES_DRIVER = """
+# One command line (module.entry via `call`) for several argv in one fresh process: one start-up.
+# Records each case's exit code, stderr and whether TensorFlow had been imported by its end.
+import contextlib, io, json, sys
+sys.path.insert(0, {repo!r})
+from absl import flags
+import {module}
+from configs.errors import run_cli
+results = []
+for argv in json.loads(sys.argv[1]):
+    flags.FLAGS.unparse_flags()
+    sys.argv = ["{module}.py", *argv]
+    err = io.StringIO()
+    code = 0
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            {call}
+        except SystemExit as e:
+            code = e.code
+    results.append([code, err.getvalue(), "tensorflow" in sys.modules])
+print("RESULTS " + json.dumps(results))
+"""
+
+
+def run_cli_cases(module: str, call: str, argvs: list, timeout: int = 600) -> list:
+    """[(exit code, stderr, tensorflow imported)] of `call` (e.g. "main.run()") for each argv, all in one
+    subprocess of `python -c` (one start-up instead of one per case)."""
+    import json
+    import subprocess
+
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    script = _CASES_DRIVER.format(repo=str(repo), module=module, call=call)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(argvs)], cwd=repo, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [line for line in proc.stdout.splitlines() if line.startswith("RESULTS ")][0]
+    return [tuple(r) for r in json.loads(line[8:])]

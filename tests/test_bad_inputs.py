@@ -9,17 +9,15 @@ shows that TensorFlow's exit-time clean-up prints no traceback.
 """
 
 import hashlib
-import json
 import pathlib
 import re
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 import yaml
-from helpers import run_main_in_process
+from helpers import run_cli_cases, run_main_in_process
 
 from configs import config_path, load_config
 
@@ -112,44 +110,13 @@ def fast_cases(tmp):
     ], logdir
 
 
-MAIN_CASES_DRIVER = textwrap.dedent("""
-    # main.py's command line (main.run(), what `python main.py` runs) for several argv in one process:
-    # one start-up; records whether TensorFlow had been imported by the end of each case.
-    import contextlib, io, json, sys
-    sys.path.insert(0, {repo!r})
-    from absl import flags
-    import main
-    results = []
-    for argv in json.loads(sys.argv[1]):
-        flags.FLAGS.unparse_flags()
-        sys.argv = ["main.py", *argv]
-        err = io.StringIO()
-        code = 0
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            try:
-                main.run()
-            except SystemExit as e:
-                code = e.code
-        results.append([code, err.getvalue(), "tensorflow" in sys.modules])
-    print("RESULTS " + json.dumps(results))
-""")
-
-
 def test_mistakes_caught_before_tensorflow_are_one_line_in_a_subprocess(tmp_path):
     """All cases in one fresh process (one start-up instead of one per case), none importing TensorFlow;
     the exit code of `python main.py` itself is tests/test_training.py's CLI test."""
     cases, logdir = fast_cases(tmp_path)
     before = hashes(tmp_path)
     argvs = [argv if "--logdir" in argv else [*argv, "--logdir", logdir] for _, argv, _, _ in cases]
-    proc = subprocess.run(
-        [sys.executable, "-c", MAIN_CASES_DRIVER.format(repo=str(REPO)), json.dumps(argvs)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads([line for line in proc.stdout.splitlines() if line.startswith("RESULTS ")][0][8:])
+    results = run_cli_cases("main", "main.run()", argvs, timeout=300)
     assert len(results) == len(cases)
     for (name, _, prefix, pattern), (code, stderr, tensorflow_imported) in zip(cases, results):
         try:

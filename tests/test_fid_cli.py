@@ -1,14 +1,13 @@
 """eval_fid.py end to end on .npz files, and its one-line user errors."""
 
-import json
 import pathlib
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
+from helpers import run_cli_cases
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -76,38 +75,10 @@ def one_image_folder(path):
     return str(path)
 
 
-CASES_DRIVER = textwrap.dedent("""
-    # eval_fid.py's command line (run_cli(main)) for several argv in one process: one start-up.
-    import contextlib, io, json, sys
-    sys.path.insert(0, {repo!r})
-    from absl import flags
-    import eval_fid
-    from configs.errors import run_cli
-    results = []
-    for argv in json.loads(sys.argv[1]):
-        flags.FLAGS.unparse_flags()
-        sys.argv = ["eval_fid.py", *argv]
-        err = io.StringIO()
-        code = 0
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            try:
-                run_cli(eval_fid.main)
-            except SystemExit as e:
-                code = e.code
-        results.append([code, err.getvalue()])
-    print("RESULTS " + json.dumps(results))
-""")
-
-
 def _run_many(cases):
     """[(returncode, stderr)] of eval_fid.py's CLI for each argv, in one subprocess."""
-    script = CASES_DRIVER.format(repo=str(REPO))
-    proc = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(cases)], cwd=REPO, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULTS ")][0]
-    return [subprocess.CompletedProcess(argv, code, "", err) for argv, (code, err) in zip(cases, json.loads(line[8:]))]
+    results = run_cli_cases("eval_fid", "run_cli(eval_fid.main)", cases)
+    return [subprocess.CompletedProcess(argv, code, "", err) for argv, (code, err, _) in zip(cases, results)]
 
 
 def test_fewer_than_two_images_is_one_error_line_in_every_mode(tmp_path):
