@@ -1,5 +1,5 @@
-"""generate.py end to end: outputs appear (its command line in-process), a user mistake is one error line
-and exit code 1 (the real script, in a subprocess)."""
+"""generate.py end to end: outputs appear and a user mistake is one error line with exit code 1 (its command
+line in-process), and the real script's exit code and error line (in a subprocess)."""
 
 import pathlib
 import subprocess
@@ -33,10 +33,19 @@ def test_generate_cli(tmp_path, capsys):
     assert (logdir / "generated" / "beyond_e1_marked_seed0.png").is_file()
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
 
-    # ... and the real script once: other user errors are UserErrors tested in-process
-    # (test_generation_modes/restore.py); this checks that generate.py prints one as one line and exits 1.
-    bad = _run("--logdir", str(logdir), "--mode", "viewport", "--viewport", "2,0,4,4")
+    # ... a user error raised once TensorFlow runs (the viewport is checked by the mode) is one line ...
+    code, _, err = run_cli_in_process(
+        "generate", ["--logdir", str(logdir), "--mode", "viewport", "--viewport", "2,0,4,4"], capsys
+    )
+    lines = [l for l in err.splitlines() if l.startswith("error:")]
+    assert code == 1 and len(lines) == 1 and "is not a multiple of the micro" in lines[0], err
+    assert "Traceback" not in err
+
+    # ... and the real script once, on a mistake caught before it imports TensorFlow (one start-up, no
+    # restore): generate.py prints a UserError as one line and exits 1. Other user errors are UserErrors
+    # tested in-process (test_generation_modes/restore.py).
+    bad = _run("--logdir", str(logdir), "--mode", "samples", "--num", "0")
     assert bad.returncode == 1
     lines = [l for l in bad.stderr.splitlines() if l.startswith("error:")]
-    assert len(lines) == 1 and "is not a multiple of the micro" in lines[0], bad.stderr
+    assert lines == ["error: --num=0 must be at least 1"], bad.stderr
     assert "Traceback" not in bad.stderr
