@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import quiet, scalar_events, tiny, use_tiny_fid_features
+from helpers import quiet, run_cli_in_process, scalar_events, tiny, use_tiny_fid_features
 
 from configs import UserError, replace
 from training.loop import Trainer
@@ -26,9 +26,19 @@ def event_scalars(logdir) -> dict:
     return out
 
 
-def test_a_few_steps_write_checkpoint_events_png_and_resume_from_the_saved_step(tmp_path):
+def test_a_few_steps_write_checkpoint_events_png_and_resume_from_the_saved_step(tmp_path, good_run):
+    """The first two steps are good_run's (tests/conftest.py: Trainer(tiny(total_steps=2)).fit(), its final
+    checkpoint and grid at step 2); a copy resumed to step 5 writes the periodic checkpoint at 4 (ckpt_step 2)
+    and the final one at 5. One traced training function instead of two."""
+    shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
+    assert (tmp_path / CONFIG_FILE).is_file()
+    assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-2")
     logs = []
-    metrics = Trainer(tiny(total_steps=4), tmp_path, log=logs.append).fit()
+    trainer = Trainer(tiny(total_steps=5), tmp_path, log=logs.append)
+    assert trainer.start_step == 2
+    metrics = trainer.fit()
+    assert logs[0].startswith("Resumed from step 2")
+    assert int(trainer.state.step.numpy()) == 5
     assert metrics and all(math.isfinite(v) for v in metrics.values())
     assert {
         "loss/d",
@@ -39,29 +49,39 @@ def test_a_few_steps_write_checkpoint_events_png_and_resume_from_the_saved_step(
         "gp/slopes_mean",
         "metric/spatial_error_real",
     } <= set(metrics)
-    assert (tmp_path / CONFIG_FILE).is_file()
-    assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-4")
+    assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-5")
+    assert (tmp_path / CHECKPOINT_DIR / "ckpt-4.index").is_file()
     scalars = event_scalars(tmp_path)
     assert {"loss/g", "metric/seam_ratio"} <= set(scalars)
     assert all(math.isfinite(v) and v > 0 for v in scalars["metric/seam_ratio"])
     pngs = sorted(tmp_path.glob("samples_*.png"))
-    assert [p.name for p in pngs] == ["samples_0000002.png", "samples_0000004.png"]
+    assert [p.name for p in pngs] == ["samples_0000002.png", "samples_0000004.png", "samples_0000005.png"]
     grid = tf.io.decode_png(tf.io.read_file(str(pngs[-1]))).numpy()
     assert grid.shape[-1] == 3 and grid.shape[0] > 16 and grid.std() > 0  # assembled images, not blank
 
-    logs.clear()
-    second = Trainer(tiny(total_steps=6), tmp_path, log=logs.append)
-    assert second.start_step == 4
-    second.fit()
-    assert logs[0].startswith("Resumed from step 4")
-    assert int(second.state.step.numpy()) == 6
-    assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-6")
 
+def test_steps_per_call_runs_several_iterations_in_one_call(tmp_path, monkeypatch):
+    """Each call of the compiled function (Trainer._build_train_calls, recorded here) runs steps_per_call
+    iterations; the last one is shortened to reach total_steps: 3 steps are a call of 2, then one of 1."""
+    calls = []
+    build = Trainer._build_train_calls
 
-def test_steps_per_call_runs_several_iterations_in_one_call(tmp_path):
-    trainer = Trainer(tiny(total_steps=5, steps_per_call=2), tmp_path, log=quiet)
+    def recording_build(trainer, n):
+        train_calls = build(trainer, n)
+
+        def recorded(iterator):
+            out = train_calls(iterator)
+            calls.append((n, int(trainer.state.step.numpy())))
+            return out
+
+        return recorded
+
+    monkeypatch.setattr(Trainer, "_build_train_calls", recording_build)
+    quiet_log = {"img_step": 1000, "dump_img_step": 1000, "ckpt_step": 1000}  # the final checkpoint only
+    trainer = Trainer(tiny(total_steps=3, steps_per_call=2, log=quiet_log), tmp_path, log=quiet)
     trainer.fit()
-    assert int(trainer.state.step.numpy()) == 5  # 2 + 2 + 1: the last call is shortened
+    assert calls == [(2, 2), (1, 3)]  # (iterations in the call, step after it)
+    assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-3")
 
 
 # A resumed run repeating an uninterrupted one (every step's losses, the final weights):
@@ -77,17 +97,17 @@ def test_a_conflicting_configuration_in_an_existing_logdir_is_refused(tmp_path, 
     assert Trainer(tiny(total_steps=3), tmp_path, log=quiet).start_step == 2
 
 
-@pytest.mark.slow
-def test_main_cli_trains_and_reports_user_errors_in_one_line(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "main.py", "--config", "configs/tiny.yaml", "--steps", "2", "--logdir", str(tmp_path / "run")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert (tmp_path / "run" / "samples_0000002.png").is_file()
+def test_main_cli_trains_and_reports_user_errors_in_one_line(tmp_path, capsys):
+    """main.py's command line: training through main.run() (what the script runs) in this process, and the
+    real script once for a user error's exit code and line. `python main.py` training to exit code 0 in a
+    real process is the study runner's (tests/test_study.py, the whole study: one main.py per segment)."""
+    code, out, err = run_cli_in_process(
+        "main",
+        ["--config", str(REPO / "configs" / "tiny.yaml"), "--steps", "2", "--logdir", str(tmp_path / "run")],
+        capsys,
+    )  # the run lock stays held by this process, as by `python main.py` until it exits
+    assert code in (0, None), err[-2000:]
+    assert (tmp_path / "run" / "samples_0000002.png").is_file() and "Done." in out
     bad = subprocess.run(
         [sys.executable, "main.py", "--dataset", "celeba", "--size", "96"],
         cwd=REPO,
