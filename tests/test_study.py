@@ -6,6 +6,7 @@ import importlib.util
 import json
 import math
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -63,18 +64,21 @@ def saved_train_seconds(logdir) -> float:
 
 
 # ----------------------------------------------------------------------------- training time
-def test_the_first_call_of_a_process_is_not_training_time(tmp_path, monkeypatch):
+def test_the_first_call_of_a_process_is_not_training_time(tmp_path, monkeypatch, good_run):
+    """A resumed run (a copy of good_run, tests/conftest.py: 2 steps) adds its calls 2 and 3 to the restored
+    count, not its call 1, which traced (a new process traces again). That a process whose one call traced
+    saves 0.0 is test_a_checkpoint_without_train_seconds_still_restores_with_zero's."""
     from training.loop import Trainer
 
+    shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
+    restored = saved_train_seconds(tmp_path)
     timed = TimedCalls(monkeypatch)
-    trainer = Trainer(tiny(total_steps=1), tmp_path, log=quiet)
+    trainer = Trainer(tiny(total_steps=5), tmp_path, log=quiet)
+    assert trainer.train_seconds == restored
     trainer.fit()
-    assert trainer.train_seconds == 0.0 and saved_train_seconds(tmp_path) == 0.0  # one call: tracing only
-    trainer = Trainer(tiny(total_steps=4), tmp_path, log=quiet)  # a new process would trace again
-    trainer.fit()
-    later = timed.durations[2:]  # calls 2 and 3 of the second trainer; its call 1 traced
-    assert len(later) == 2
-    assert sum(later) <= trainer.train_seconds <= sum(later) + 0.05
+    assert len(timed.durations) == 3
+    later = timed.durations[1:]  # calls 2 and 3; call 1 traced
+    assert restored + sum(later) <= trainer.train_seconds <= restored + sum(later) + 0.05
     assert saved_train_seconds(tmp_path) == trainer.train_seconds
 
 
