@@ -61,8 +61,9 @@ def test_a_few_steps_write_checkpoint_events_png_and_resume_from_the_saved_step(
 
 
 def test_steps_per_call_runs_several_iterations_in_one_call(tmp_path, monkeypatch):
-    """Each call of the compiled function (Trainer._build_train_calls, recorded here) runs steps_per_call
-    iterations; the last one is shortened to reach total_steps: 3 steps are a call of 2, then one of 1."""
+    """Each call of the compiled function (Trainer._build_train_calls, recorded here) runs several iterations,
+    steps_per_call of them, the last call shortened to reach total_steps: steps_per_call 3 and total_steps 2
+    are one call of 2 iterations (one traced function, its loop taken once)."""
     calls = []
     build = Trainer._build_train_calls
 
@@ -78,10 +79,10 @@ def test_steps_per_call_runs_several_iterations_in_one_call(tmp_path, monkeypatc
 
     monkeypatch.setattr(Trainer, "_build_train_calls", recording_build)
     quiet_log = {"img_step": 1000, "dump_img_step": 1000, "ckpt_step": 1000}  # the final checkpoint only
-    trainer = Trainer(tiny(total_steps=3, steps_per_call=2, log=quiet_log), tmp_path, log=quiet)
+    trainer = Trainer(tiny(total_steps=2, steps_per_call=3, log=quiet_log), tmp_path, log=quiet)
     trainer.fit()
-    assert calls == [(2, 2), (1, 3)]  # (iterations in the call, step after it)
-    assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-3")
+    assert calls == [(2, 2)]  # (iterations in the call, step after it)
+    assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-2")
 
 
 # A resumed run repeating an uninterrupted one (every step's losses, the final weights):
