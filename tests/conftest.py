@@ -33,6 +33,32 @@ def good_run(tmp_path_factory):
     return logdir
 
 
+@pytest.fixture(scope="package")
+def tiny_q_losses(tmp_path_factory):
+    """Per-iteration losses of the first 3 iterations of tests/distributed_run.py's tiny configuration (Q trained
+    too) on one device, float32, no XLA, computed once per worker: the oracle of tests/test_distribute.py and
+    tests/test_precision.py. With one replica, synchronised batch statistics are the per-replica ones
+    (models/layers.py), so it is the oracle of the synchronised configuration too."""
+    import tensorflow as tf
+    from distributed_run import run_steps, tiny_config
+
+    return run_steps(tiny_config(), tmp_path_factory.mktemp("tiny_q"), tf.distribute.get_strategy(), 3)
+
+
+@pytest.fixture
+def eager_functions():
+    """Every tf.function runs its Python body eagerly during the test (tf.config.run_functions_eagerly): no
+    tracing. For tests of what the training loop does around the step (its checks, saves, locks), not of the
+    compiled step itself (tests/test_distribute.py, test_precision.py, test_devices.py and the exact-resume
+    tests of test_reliability.py run that)."""
+    import tensorflow as tf
+
+    before = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    yield
+    tf.config.run_functions_eagerly(before)
+
+
 _INCEPTION: dict = {}  # the FeatureExtractor of this worker process, built on first use
 
 

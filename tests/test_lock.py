@@ -63,8 +63,11 @@ def hashes(folder) -> dict:
 
 
 def test_a_second_run_is_refused_with_one_line_naming_the_holder_and_touches_nothing(
-    tmp_path, good_run, holder, capsys
+    tmp_path, good_run, holder, capsys, eager_functions
 ):
+    """main.py in this process (run_main_in_process) against a lock held by another process, then after that
+    process is killed; the resumed steps run eagerly (tests/conftest.py eager_functions: the lock is the
+    subject, not the compiled step)."""
     import shutil
 
     logdir = tmp_path / "run"
@@ -126,16 +129,24 @@ def test_a_failed_start_leaves_no_lock_file_or_created_folder(tmp_path, capsys):
     assert not (logdir / LOCK_FILE).exists()
 
 
-def test_the_run_lock_is_held_until_exit_and_reused_only_by_a_finished_run(tmp_path, holder):
+def test_the_run_lock_is_held_until_exit_and_reused_only_by_a_finished_run(tmp_path, good_run):
+    """loop.train's lock handling: hold_run_lock before the Trainer, the lock kept when fit returns. The runs
+    resume a copy of good_run (tests/conftest.py) at its last step, so fit returns at once ("Nothing to do",
+    no step traced) through the same lock code as a run that trains (the first test above trains under it)."""
+    import shutil
+
     logdir = tmp_path / "run"
-    loop.train(tiny(total_steps=2), logdir, log=quiet)
+    shutil.copytree(good_run, logdir)
+    logs = []
+    loop.train(tiny(total_steps=2), logdir, log=logs.append)
+    assert logs[-1] == "Nothing to do: step 2 >= total_steps 2", logs
     assert (logdir / LOCK_FILE).exists()  # still held by this process
     with pytest.raises(BlockingIOError):  # an outside process could not lock it
         with open(logdir / LOCK_FILE) as fh:
             import fcntl
 
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    loop.train(tiny(total_steps=4), logdir, log=quiet)  # the same process trains on: reused
+    loop.train(tiny(total_steps=2), logdir, log=quiet)  # the same process runs again: reused
     lock = hold_run_lock(logdir)  # as a run in progress would
     try:
         with pytest.raises(LogdirInUse, match="another training run of this process"):

@@ -145,10 +145,25 @@ KILL_POINTS = [  # (fault, checkpoint the next run must resume from)
 ]
 
 
+EAGER_MAIN = textwrap.dedent("""
+    # main.py's command line with every tf.function run eagerly (no tracing at start-up).
+    import os, sys
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, {repo!r})
+    import tensorflow as tf
+    tf.config.run_functions_eagerly(True)
+    sys.argv[0] = "main.py"
+    import main
+    main.run()
+""")
+
+
 @pytest.mark.slow
-def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_checkpoint(tmp_path):
+def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_checkpoint(tmp_path, eager_functions):
     """One main.py process per kill point (each is its own code path of AtomicCheckpointManager.save), each
-    resuming from what the previous kill left."""
+    resuming from what the previous kill left. The steps run eagerly, in the subprocesses (EAGER_MAIN) as in this
+    process (tests/conftest.py eager_functions): the kills are in the checkpoint writer, outside the step, and
+    the compiled step's exact resume is test_interrupted_and_resumed_run_repeats_every_step_loss's."""
     raw = tiny().to_dict()
     raw["train_params"]["total_steps"] = 5
     raw["log_params"].update(ckpt_step=1, max_to_keep=2, img_step="inf")
@@ -163,7 +178,7 @@ def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_ch
         if fault:
             env[FAULT_ENV] = fault
         return subprocess.run(
-            [sys.executable, "main.py", "--config", str(cfg), "--logdir", str(logdir)],
+            [sys.executable, "-c", EAGER_MAIN.format(repo=str(REPO)), "--config", str(cfg), "--logdir", str(logdir)],
             cwd=REPO,
             env=env,
             capture_output=True,
@@ -210,13 +225,15 @@ def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_ch
 
 
 # --------------------------------------------------------------------------- exact resume
-def test_interrupted_and_resumed_run_repeats_every_step_loss(tmp_path):
+def test_interrupted_and_resumed_run_repeats_every_step_loss(tmp_path, good_run):
     """Per-step losses (all loss parts) of steps 3-4 after a resume at step 2 equal the straight run's, and
     so do the generator's final weights: data order, z, GP epsilons and macro positions are all restored
-    (keyed on the step)."""
+    (keyed on the step). The compiled step (graph mode). The interrupted run is a copy of good_run
+    (tests/conftest.py: Trainer(tiny(total_steps=2)).fit(), ended with ckpt-2 and the events of steps 1-2),
+    resumed here in a new Trainer."""
     straight = Trainer(tiny(total_steps=4), tmp_path / "a", log=quiet)
     straight.fit()
-    Trainer(tiny(total_steps=2), tmp_path / "b", log=quiet).fit()
+    shutil.copytree(good_run, tmp_path / "b")
     resumed = Trainer(tiny(total_steps=4), tmp_path / "b", log=quiet)
     assert resumed.start_step == 2
     resumed.fit()
@@ -262,7 +279,12 @@ def test_with_deterministic_ops_the_resumed_losses_are_bit_identical(tmp_path):
 
 
 # ------------------------------------------------------------------------- numerics guard
-def test_a_nan_loss_or_weight_stops_with_step_and_part_and_keeps_the_last_checkpoint(tmp_path, good_run):
+def test_a_nan_loss_or_weight_stops_with_step_and_part_and_keeps_the_last_checkpoint(
+    tmp_path, good_run, eager_functions
+):
+    """Trainer.fit's guard after every call: a non-finite loss (named by part), else a non-finite weight (named by
+    network); nothing saved. The step runs eagerly (tests/conftest.py eager_functions): the guard is the
+    subject, not the compiled step."""
     base = tmp_path / "base"
     shutil.copytree(good_run, base)  # a finished tiny(total_steps=2) run: ckpt-2 (tiny: ckpt_step 2)
 
@@ -404,12 +426,21 @@ def test_a_full_disk_in_a_best_fid_save_keeps_the_previous_best_and_its_state(tm
 # ------------------------------------------------------------------------- exit latency
 def test_the_training_iterator_runs_without_the_autotune_model_thread(tmp_path, monkeypatch):
     """Releasing an iterator joins tf.data's autotuning thread, which waited up to a minute at the exit of
-    long runs (bench/exit_latency.py); the loop's iterator is built with autotuning off."""
+    long runs (bench/exit_latency.py); the loop's iterator is built with autotuning off. Trainer.fit runs up to
+    the distribute_dataset call that builds its iterator (no step is traced: the options are set before)."""
     from training import loop
 
+    class Seen(Exception):
+        """Stops fit() once its iterator's dataset is known, before the step is traced."""
+
     seen = []
-    real = loop.distribute_dataset
-    monkeypatch.setattr(loop, "distribute_dataset", lambda strategy, ds: (seen.append(ds), real(strategy, ds))[1])
-    Trainer(tiny(total_steps=1), tmp_path, log=quiet).fit()
+
+    def record(strategy, ds):
+        seen.append(ds)
+        raise Seen
+
+    monkeypatch.setattr(loop, "distribute_dataset", record)
+    with pytest.raises(Seen):
+        Trainer(tiny(total_steps=1), tmp_path, log=quiet).fit()
     assert len(seen) == 1 and seen[0].options().autotune.enabled is False
     assert seen[0].options().deterministic is True  # the pipeline's own options are kept

@@ -442,7 +442,8 @@ def test_the_d_step_passes_the_optimizers_loss_scale(tiny_models, monkeypatch):
 
 # ---------------------------------------------------------------------------- official keys honoured
 @pytest.mark.slow  # a two-step training run
-def test_dump_img_step_writes_the_sample_grid_between_checkpoints(tmp_path):
+def test_dump_img_step_writes_the_sample_grid_between_checkpoints(tmp_path, eager_functions):
+    """Trainer.fit's output schedule; the two steps run eagerly (tests/conftest.py eager_functions)."""
     from helpers import quiet
 
     from training.loop import Trainer
