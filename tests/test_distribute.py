@@ -33,17 +33,13 @@ RTOL = ATOL = 1e-4
 TIMEOUT = 600  # seconds; the machine is shared, the runs take ~20-60 s unloaded
 
 
-@pytest.fixture(scope="module")
-def one_device(tmp_path_factory):
-    """Per-step losses of the oracle run (default strategy, in this process)."""
-    import tensorflow as tf
-
-    sys.path.insert(0, str(REPO / "tests"))
-    from distributed_run import run_steps, tiny_config
-
-    return run_steps(
-        tiny_config(sync_batch_norm=True), tmp_path_factory.mktemp("one"), tf.distribute.get_strategy(), STEPS
-    )
+@pytest.fixture
+def one_device(tiny_q_losses):
+    """Per-step losses of the oracle run (default strategy, in this process; tests/conftest.py, shared with
+    tests/test_precision.py's float32 oracle). With one replica, synchronised batch statistics are the ordinary
+    ones (models/layers.py), so the run without the switch is the synchronised one-device run."""
+    assert len(tiny_q_losses) == STEPS
+    return tiny_q_losses
 
 
 def _run(tmp_path, name, *args, env=None):
@@ -86,7 +82,7 @@ def _assert_same_losses(got, want, rtol=RTOL, atol=ATOL):
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
     """2 logical CPU devices under MirroredStrategy, one subprocess: the losses with synchronised batch
-    statistics, then (same process, fresh Trainer) without."""
+    statistics, then (same process, fresh Trainer) the first iteration's without."""
     tmp_path = tmp_path_factory.mktemp("mirrored")
     args = ("--strategy", "mirrored", "--cpu_devices", "2", "--sync_batch_norm", "--also_unsynced")
     return _result(*_run(tmp_path, "mirrored", *args))

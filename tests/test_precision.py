@@ -37,9 +37,11 @@ def _losses(tmp_path_factory, **kw):
     return run_steps(tiny_config(**kw), tmp_path_factory.mktemp(name), tf.distribute.get_strategy(), STEPS)
 
 
-@pytest.fixture(scope="module")
-def float32(tmp_path_factory):
-    return _losses(tmp_path_factory)
+@pytest.fixture
+def float32(tiny_q_losses):
+    """The float32 graph-mode oracle (tests/conftest.py, shared with tests/test_distribute.py)."""
+    assert len(tiny_q_losses) == STEPS
+    return tiny_q_losses
 
 
 def _compare(got, want, rtol, atol):
