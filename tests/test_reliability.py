@@ -248,25 +248,34 @@ def test_interrupted_and_resumed_run_repeats_every_step_loss(tmp_path, good_run)
 
 
 DETERMINISTIC_SCRIPT = textwrap.dedent("""
-    import json, sys
+    import json, pathlib, shutil, sys
     sys.path.insert(0, {repo!r})
+    import tensorflow as tf
     from configs import config_path, load_config, replace
     from training.loop import Trainer
     sys.path.insert(0, {tests!r})
     from test_reliability import step_losses
     cfg = lambda n: replace(load_config(config_path("tiny")), train_params={{"total_steps": n, "deterministic": True}})
     quiet = lambda *a: None
-    Trainer(cfg(4), {a!r}, log=quiet).fit()
-    Trainer(cfg(2), {b!r}, log=quiet).fit()
-    Trainer(cfg(4), {b!r}, log=quiet).fit()
-    print("LOSSES", json.dumps([step_losses({a!r}), step_losses({b!r})]))
+    a, b = pathlib.Path({a!r}), pathlib.Path({b!r})
+    Trainer(cfg(4), a, log=quiet).fit()  # saves ckpt-2 and ckpt-4 (tiny: ckpt_step 2)
+    # b: what a run stopped at step 2 leaves, from the straight run's own ckpt-2 (the same state): config.yaml,
+    # ckpt-2 named by the checkpoint state file, no events.
+    (b / "checkpoints").mkdir(parents=True)
+    shutil.copy(a / "config.yaml", b)
+    for f in (a / "checkpoints").glob("ckpt-2.*"):
+        shutil.copy(f, b / "checkpoints")
+    tf.compat.v1.train.update_checkpoint_state(str(b / "checkpoints"), "ckpt-2", ["ckpt-2"])
+    Trainer(cfg(4), b, log=quiet).fit()
+    print("LOSSES", json.dumps([step_losses(a), step_losses(b)]))
 """)
 
 
 @pytest.mark.slow
 def test_with_deterministic_ops_the_resumed_losses_are_bit_identical(tmp_path):
     """train_params.deterministic (--deterministic) turns on op determinism; it is process-wide, so
-    this runs in a subprocess (the rest of the suite keeps TensorFlow's defaults)."""
+    this runs in a subprocess (the rest of the suite keeps TensorFlow's defaults). The compiled step: a
+    straight 4-step run, and a resume at step 2 from that run's own ckpt-2 (two traces, not three)."""
     script = DETERMINISTIC_SCRIPT.format(
         repo=str(REPO), tests=str(REPO / "tests"), a=str(tmp_path / "a"), b=str(tmp_path / "b")
     )
@@ -274,8 +283,9 @@ def test_with_deterministic_ops_the_resumed_losses_are_bit_identical(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [l for l in proc.stdout.splitlines() if l.startswith("LOSSES ")][0]
     a, b = json.loads(line[len("LOSSES ") :])
-    assert sorted(a) == sorted(b) == ["1", "2", "3", "4"]
-    assert a == b  # exact float equality, every loss part of every step
+    assert sorted(a) == ["1", "2", "3", "4"] and sorted(b) == ["3", "4"]
+    assert all(len(b[step]) >= 5 for step in b)
+    assert {step: a[step] for step in b} == b  # exact float equality, every loss part of both resumed steps
 
 
 # ------------------------------------------------------------------------- numerics guard
