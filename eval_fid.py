@@ -24,6 +24,7 @@ import numpy as np
 from absl import flags
 
 from configs.errors import UserError, run_cli
+from data.memory import MNIST_SIZE, mnist_images
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("mode", None, ["stats", "fid", "checkpoint"], "What to compute.")
@@ -91,10 +92,8 @@ def _folder_statistics(make_extractor, folder, description):
 
 def _mnist_digits() -> np.ndarray:
     """The embedded digits (the MNIST demo's training set) selected by --start/--num_images, uint8 [N, 32, 32, 1]."""
-    from data import memory
-
     end = None if FLAGS.num_images is None else FLAGS.start + FLAGS.num_images
-    return memory.mnist_images()[FLAGS.start : end]
+    return mnist_images()[FLAGS.start : end]
 
 
 def _mnist_statistics():
@@ -103,7 +102,9 @@ def _mnist_statistics():
     # Replicated to RGB as the generated digits are (generation/sampling.py, sample_fid_images).
     digits = np.repeat(_mnist_digits(), 3, axis=-1)
     extractor = _extractor()
-    print(f"stats: {len(digits)} embedded MNIST digits [{FLAGS.start}:{FLAGS.start + len(digits)}], 32x32")
+    print(
+        f"stats: {len(digits)} embedded MNIST digits [{FLAGS.start}:{FLAGS.start + len(digits)}], {MNIST_SIZE}x{MNIST_SIZE}"
+    )
     batches = (digits[i : i + FLAGS.batch_size] for i in range(0, len(digits), FLAGS.batch_size))
     mu, sigma, speed = statistics.compute_statistics(extractor, batches, len(digits), "stats")
     print(f"stats: {speed:.2f} images/s (Inception)")
@@ -124,7 +125,7 @@ def run_stats():
 
     if FLAGS.dataset == "mnist":
         mu, sigma, count = _mnist_statistics()
-        size, source = 32, "embedded MNIST digits"
+        size, source = MNIST_SIZE, "embedded MNIST digits"
     else:
         mu, sigma, count = _folder_statistics(_extractor, FLAGS.data_dir, "stats")
         size, source = FLAGS.size, FLAGS.data_dir
@@ -216,9 +217,10 @@ def _check_inputs() -> None:
     if FLAGS.mode == "stats" and FLAGS.dataset == "mnist":
         if FLAGS.data_dir:
             raise UserError("--dataset=mnist reads the embedded digits: drop --data_dir.")
-        if FLAGS.size not in (None, 32) or FLAGS.celeba_crop:
+        if FLAGS.size not in (None, MNIST_SIZE) or FLAGS.celeba_crop:
             raise UserError(
-                "--dataset=mnist gives 32x32 digits as the MNIST demo trains on: drop --size and --celeba_crop."
+                f"--dataset=mnist gives {MNIST_SIZE}x{MNIST_SIZE} digits as the MNIST demo trains on: "
+                "drop --size and --celeba_crop."
             )
         if not FLAGS.out:
             raise UserError("--mode=stats needs --out.")
