@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from helpers import quiet, scalar_events, tiny
+from helpers import eager_main_command, quiet, scalar_events, tiny
 
 from configs import UserError, load_config
 from training import checkpointing
@@ -145,25 +145,13 @@ KILL_POINTS = [  # (fault, checkpoint the next run must resume from)
 ]
 
 
-EAGER_MAIN = textwrap.dedent("""
-    # main.py's command line with every tf.function run eagerly (no tracing at start-up).
-    import os, sys
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, {repo!r})
-    import tensorflow as tf
-    tf.config.run_functions_eagerly(True)
-    sys.argv[0] = "main.py"
-    import main
-    main.run()
-""")
-
-
 @pytest.mark.slow
 def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_checkpoint(tmp_path, eager_functions):
     """One main.py process per kill point (each is its own code path of AtomicCheckpointManager.save), each
-    resuming from what the previous kill left. The steps run eagerly, in the subprocesses (EAGER_MAIN) as in this
-    process (tests/conftest.py eager_functions): the kills are in the checkpoint writer, outside the step, and
-    the compiled step's exact resume is test_interrupted_and_resumed_run_repeats_every_step_loss's."""
+    resuming from what the previous kill left. The steps run eagerly, in the subprocesses
+    (helpers.eager_main_command) as in this process (tests/conftest.py eager_functions): the kills are in the
+    checkpoint writer, outside the step, and the compiled step's exact resume is
+    test_interrupted_and_resumed_run_repeats_every_step_loss's."""
     raw = tiny().to_dict()
     raw["train_params"]["total_steps"] = 5
     raw["log_params"].update(ckpt_step=1, max_to_keep=2, img_step="inf")
@@ -178,7 +166,7 @@ def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_ch
         if fault:
             env[FAULT_ENV] = fault
         return subprocess.run(
-            [sys.executable, "-c", EAGER_MAIN.format(repo=str(REPO)), "--config", str(cfg), "--logdir", str(logdir)],
+            eager_main_command(["--config", str(cfg), "--logdir", str(logdir)]),
             cwd=REPO,
             env=env,
             capture_output=True,
@@ -225,18 +213,24 @@ def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_ch
 
 
 # --------------------------------------------------------------------------- exact resume
-def test_interrupted_and_resumed_run_repeats_every_step_loss(tmp_path, good_run):
+def test_interrupted_and_resumed_run_repeats_every_step_loss(tmp_path, good_run, monkeypatch):
     """Per-step losses (all loss parts) of steps 3-4 after a resume at step 2 equal the straight run's, and
     so do the generator's final weights: data order, z, GP epsilons and macro positions are all restored
     (keyed on the step). The compiled step (graph mode). The interrupted run is a copy of good_run
     (tests/conftest.py: Trainer(tiny(total_steps=2)).fit(), ended with ckpt-2 and the events of steps 1-2),
-    resumed here in a new Trainer."""
+    resumed here in a new Trainer, in two fit() calls (to step 3, then 4): the second continues where the first
+    stopped with the call the first traced (the step's Python body, counted here, runs only while tracing)."""
     straight = Trainer(tiny(total_steps=4), tmp_path / "a", log=quiet)
     straight.fit()
     shutil.copytree(good_run, tmp_path / "b")
     resumed = Trainer(tiny(total_steps=4), tmp_path / "b", log=quiet)
     assert resumed.start_step == 2
+    traces, draw = [], resumed.step_fn.random_inputs
+    monkeypatch.setattr(resumed.step_fn, "random_inputs", lambda *a: traces.append(a) or draw(*a))
+    resumed.fit(total_steps=3)
+    assert len(traces) == 1 and int(resumed.state.step.numpy()) == 3
     resumed.fit()
+    assert len(traces) == 1 and int(resumed.state.step.numpy()) == 4
     a, b = step_losses(tmp_path / "a"), step_losses(tmp_path / "b")
     assert sorted(a) == sorted(b) == [1, 2, 3, 4]
     for step in (1, 2, 3, 4):

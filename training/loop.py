@@ -106,7 +106,10 @@ class Trainer:
             check_or_write_config(config, self.logdir)
         self.writer = tf.summary.create_file_writer(str(self.logdir)) if self.is_chief else None
         self.sample_z = sample_latents(config.log_params.num_sample_images, config.model_params.z_dim, SAMPLE_SEED)
-        self._train_calls = None
+        # steps_per_call -> its traced call, kept for a later fit() on this Trainer: the variables and
+        # the step counter it captured are the same objects, so each is traced once per Trainer.
+        self._train_calls: dict = {}
+        self._step = self.start_step  # where the next fit() starts
         self._weights_finite = None
         self._saved_step = self.start_step if self.manager.latest_checkpoint else None
         self.train_seconds = float(self.state.train_seconds.numpy())  # restored; state.py has the variable
@@ -246,11 +249,12 @@ class Trainer:
 
     # -------------------------------------------------------------------- loop
     def fit(self, total_steps: int | None = None) -> dict:
-        """Train until `total_steps` (default: the config's); returns the last metrics."""
+        """Train until `total_steps` (default: the config's); returns the last metrics. A later fit() on
+        this Trainer continues from the step where this one stopped, with the calls traced here."""
         cfg = self.config
         total = cfg.train_params.total_steps if total_steps is None else total_steps
-        step = self.start_step
-        if step:
+        step = self._step
+        if step and step == self.start_step:
             self.log(f"Resumed from step {step} ({self.manager.latest_checkpoint})")
         if step >= total:
             self.log(f"Nothing to do: step {step} >= total_steps {total:g}")
@@ -271,7 +275,7 @@ class Trainer:
         iterator = iter(distribute_dataset(self.strategy, dataset))
         preview = next(iter(dataset.take(1))) if self.is_chief else None
         spc = int(cfg.train_params.steps_per_call)
-        calls = {}
+        calls = self._train_calls
         batch = cfg.train_params.batch_size
         lp = cfg.log_params
         metrics, last_logged_step, t_last = {}, step, time.perf_counter()
@@ -290,6 +294,7 @@ class Trainer:
                 if not first_call:
                     self.train_seconds += time.perf_counter() - t_call
                 step += n
+                self._step = step
                 out_of_time = self.train_seconds >= budget
                 self._check_finite(metrics, step, n)
                 crossed = lambda period: _crossed(step - n, step, period)
