@@ -44,6 +44,26 @@ def quiet(*_):
     """A log function that prints nothing."""
 
 
+_EAGER_MAIN = """
+# main.py's command line with every tf.function run eagerly (no tracing at start-up).
+import os, sys
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, {repo!r})
+import tensorflow as tf
+tf.config.run_functions_eagerly(True)
+sys.argv[0] = "main.py"
+import main
+main.run()
+"""
+
+
+def eager_main_command(argv: list) -> list:
+    """The command `python main.py ARGV` with every tf.function run eagerly: for subprocesses whose subject is
+    around the step (kills, the study runner), not the compiled step, which then costs no tracing."""
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    return [sys.executable, "-c", _EAGER_MAIN.format(repo=str(repo)), *argv]
+
+
 def scalar_events(logdir):
     """(step, tag, value) of every scalar summary in logdir's events files, oldest file first."""
     import tensorflow as tf

@@ -13,7 +13,15 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from helpers import import_cli, quiet, run_cli_in_process, scalar_events, tiny, use_tiny_fid_features
+from helpers import (
+    eager_main_command,
+    import_cli,
+    quiet,
+    run_cli_in_process,
+    scalar_events,
+    tiny,
+    use_tiny_fid_features,
+)
 
 from configs import replace
 
@@ -39,11 +47,12 @@ class TimedCalls:
 
         from training.loop import Trainer
 
-        self.durations = []
+        self.durations, self.builds = [], []
         build = Trainer._build_train_calls
 
         def timed_build(trainer, n):
             calls = build(trainer, n)
+            self.builds.append(n)
 
             def timed(iterator):
                 start = time.perf_counter()
@@ -66,8 +75,9 @@ def saved_train_seconds(logdir) -> float:
 # ----------------------------------------------------------------------------- training time
 def test_the_first_call_of_a_process_is_not_training_time(tmp_path, monkeypatch, good_run):
     """A resumed run (a copy of good_run, tests/conftest.py: 2 steps) adds its calls 2 and 3 to the restored
-    count, not its call 1, which traced (a new process traces again). That a process whose one call traced
-    saves 0.0 is test_a_checkpoint_without_train_seconds_still_restores_with_zero's."""
+    count, not its call 1, which traced (a new process traces again). Call 3 is the first of a second fit() on
+    the same Trainer: it reuses the traced call, so it counts. That a Trainer whose one call was its first saves
+    0.0 is test_a_checkpoint_without_train_seconds_still_restores_with_zero's."""
     from training.loop import Trainer
 
     shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
@@ -75,14 +85,17 @@ def test_the_first_call_of_a_process_is_not_training_time(tmp_path, monkeypatch,
     timed = TimedCalls(monkeypatch)
     trainer = Trainer(tiny(total_steps=5), tmp_path, log=quiet)
     assert trainer.train_seconds == restored
+    trainer.fit(total_steps=4)
     trainer.fit()
-    assert len(timed.durations) == 3
+    assert len(timed.durations) == 3 and len(timed.builds) == 1
     later = timed.durations[1:]  # calls 2 and 3; call 1 traced
     assert restored + sum(later) <= trainer.train_seconds <= restored + sum(later) + 0.05
     assert saved_train_seconds(tmp_path) == trainer.train_seconds
 
 
-def test_total_train_minutes_stops_and_saves_and_a_resume_continues_the_count(tmp_path, monkeypatch):
+def test_total_train_minutes_stops_and_saves_and_a_resume_continues_the_count(tmp_path, monkeypatch, eager_functions):
+    """Trainer.fit's budget check after every call; the steps run eagerly (tests/conftest.py eager_functions):
+    the count around the step is the subject, the traced first call is the test above's."""
     from training.loop import Trainer
 
     timed = TimedCalls(monkeypatch)
@@ -113,14 +126,14 @@ def test_total_train_minutes_stops_and_saves_and_a_resume_continues_the_count(tm
     again.fit()
     assert int(again.state.step.numpy()) == steps and any("Nothing to do" in line for line in log)
 
-    longer = Trainer(
-        replace(config, train_params={"total_train_minutes": 2 * budget}), tmp_path, log=quiet
-    )  # a resume may extend it
-    longer.fit()
-    assert longer.train_seconds >= 2 * budget * 60 and int(longer.state.step.numpy()) > steps
+    extended = seconds / 60 + budget  # beyond what was trained, however long one (eager) call took
+    longer = Trainer(replace(config, train_params={"total_train_minutes": extended}), tmp_path, log=quiet)
+    longer.fit()  # a resume may extend it
+    assert longer.train_seconds >= extended * 60 and int(longer.state.step.numpy()) > steps
 
 
-def test_a_checkpoint_without_train_seconds_still_restores_with_zero(tmp_path):
+def test_a_checkpoint_without_train_seconds_still_restores_with_zero(tmp_path, eager_functions):
+    """The restore is the subject: the one step runs eagerly (tests/conftest.py eager_functions)."""
     import tensorflow as tf
 
     from training.checkpointing import AtomicCheckpointManager
@@ -144,7 +157,7 @@ def test_a_checkpoint_without_train_seconds_still_restores_with_zero(tmp_path):
     restored = trainer.state.generator.trainable_variables[0].numpy()
     np.testing.assert_array_equal(restored, np.full(kernel.shape, 0.25, np.float32))
     trainer.fit()
-    assert saved_train_seconds(tmp_path) == 0.0  # the one call of this process traced
+    assert saved_train_seconds(tmp_path) == 0.0  # the first call of a Trainer is never training time
 
 
 def run_main(argv, monkeypatch):
@@ -296,6 +309,20 @@ def test_report_writes_csv_markdown_plots_and_the_last_grid_from_the_ledger(tmp_
 
 
 # ----------------------------------------------------------------------------- a whole study
+def eager_study_segments(monkeypatch) -> None:
+    """bench/study.py's main.py subprocesses run main.run() with every tf.function eager
+    (helpers.eager_main_command): the same command line, process, output and exit, without tracing the step."""
+    popen = subprocess.Popen
+    main_py = str(REPO / "main.py")
+
+    def eager_popen(cmd, *args, **kwargs):
+        if isinstance(cmd, list) and cmd[1:2] == [main_py]:
+            cmd = eager_main_command(cmd[2:])
+        return popen(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", eager_popen)
+
+
 @pytest.mark.slow  # three training subprocesses (main.py); eval_fid.py, eval and report in this process
 def test_a_study_trains_variants_to_time_marks_evaluates_reports_and_resumes_without_retraining(
     tmp_path, monkeypatch, capsys
@@ -304,9 +331,11 @@ def test_a_study_trains_variants_to_time_marks_evaluates_reports_and_resumes_wit
     variant (the other's second segment is the same code path): the done marks are not trained again and
     the new one continues the run. Then eval, report, and a rerun that changes nothing. The FID network is
     helpers.TinyFeatures: this is about the runner (Inception is tests/test_fid_cli.py's and
-    tests/test_fid_inception.py's), and each FID is then a 4 x 4 sqrtm, not a 2048 x 2048 one."""
+    tests/test_fid_inception.py's), and each FID is then a 4 x 4 sqrtm, not a 2048 x 2048 one. The training
+    subprocesses run their steps eagerly (eager_study_segments): the runner is the subject, not the compiled step."""
     study = load_study_module()
     use_tiny_fid_features(monkeypatch, dim=4)
+    eager_study_segments(monkeypatch)
     quiet_log = {"log_params.ckpt_step": 100000, "log_params.img_step": 100000, "log_params.log_step": 1000}
     full = {"data_params.macro_patch_size": [16, 16], "data_params.micro_patch_size": [16, 16]}
     fields = dict(
@@ -319,11 +348,14 @@ def test_a_study_trains_variants_to_time_marks_evaluates_reports_and_resumes_wit
     study.main([str(path), "--out", str(out), "--phase", "train"])
     first = json.loads((out / "ledger.json").read_text())["segments"]
     assert [(s["variant"], s["mark_minutes"]) for s in first] == [("patches", 0.005), ("full_image", 0.005)]
-    write_study(path, marks_minutes=[0.005, 0.01], **fields)  # a longer study in the same folder
+    # A longer study in the same folder; its second mark lies beyond the training the first mark's segment
+    # did (which ended at the first call that reached the mark, however long that eager call took).
+    second = math.ceil(first[0]["train_seconds"] / 60 * 1000 + 5) / 1000
+    write_study(path, marks_minutes=[0.005, second], **fields)
     study.main([str(path), "--out", str(out), "--phase", "train", "--variants", "patches"])
     segments = json.loads((out / "ledger.json").read_text())["segments"]
     assert segments[:2] == first  # not trained again
-    assert [(s["variant"], s["mark_minutes"]) for s in segments[2:]] == [("patches", 0.01)]
+    assert [(s["variant"], s["mark_minutes"]) for s in segments[2:]] == [("patches", second)]
     for s in segments:
         assert s["train_seconds"] >= s["mark_minutes"] * 60 and s["checkpoint"].endswith(f"ckpt-{s['step']}")
         assert s["exit_latency_seconds"] is not None and 0 <= s["exit_latency_seconds"] < s["segment_wall_seconds"]
