@@ -25,6 +25,15 @@ def tiny_extrap(**train):
     )
 
 
+def tiny_fine_tuning(**train):
+    """tiny's own geometry (micro 4, macro 8: 3 macro positions per axis) fine-tuning G's block 0: for the
+    Trainer's warm start, compiled step and resume, a smaller traced step than tiny_extrap's (the step's parts
+    are the tests above's)."""
+    return tiny(
+        loss={"coord_loss_w": 10000}, **{"train_extrap": True, "num_extrap_steps": 1, "extrap_g_blocks": [0], **train}
+    )
+
+
 @pytest.fixture(scope="module")
 def state_and_step():
     config = tiny_extrap()
@@ -96,7 +105,9 @@ def test_out_of_range_spatial_loss_does_not_reach_the_generator(step):
 @pytest.mark.slow
 def test_fine_tuning_warm_starts_from_a_regular_checkpoint_lists_new_variables_then_resumes(tmp_path, state_and_step):
     regular = replace(
-        tiny_extrap(), train_params={"train_extrap": False, "num_extrap_steps": 0}, loss_params={"coord_loss_w": 100}
+        tiny_fine_tuning(),
+        train_params={"train_extrap": False, "num_extrap_steps": 0},
+        loss_params={"coord_loss_w": 100},
     )
     # A regular run at step 2 laid out as training writes it, its generator moved off the initialisation
     # (so that the comparison below shows the weights were loaded): no regular training needed.
@@ -114,7 +125,7 @@ def test_fine_tuning_warm_starts_from_a_regular_checkpoint_lists_new_variables_t
         restore_or_warm_start(state_and_step[0], checkpoint_manager(state_and_step[0], tmp_path / "none"))
 
     logs = []
-    config = tiny_extrap(total_steps=3, force_load_from_dir=str(source))
+    config = tiny_fine_tuning(total_steps=3, force_load_from_dir=str(source))
     trainer = Trainer(config, tmp_path / "extrap", log=logs.append)
     assert trainer.start_step == 2  # the step continues from the regular run, as upstream
     message = logs[0]
@@ -136,6 +147,8 @@ def test_fine_tuning_warm_starts_from_a_regular_checkpoint_lists_new_variables_t
     assert int(trainer.state.optimizers["g_extrap"].iterations.numpy()) == 1
 
     logs.clear()
-    resumed = Trainer(tiny_extrap(total_steps=4, force_load_from_dir=str(source)), tmp_path / "extrap", log=logs.append)
+    resumed = Trainer(
+        tiny_fine_tuning(total_steps=4, force_load_from_dir=str(source)), tmp_path / "extrap", log=logs.append
+    )
     assert resumed.start_step == 3 and not any("Warm start" in line for line in logs)
     assert int(resumed.state.optimizers["g_extrap"].iterations.numpy()) == 1  # its slots were saved
