@@ -106,8 +106,9 @@ class Trainer:
             check_or_write_config(config, self.logdir)
         self.writer = tf.summary.create_file_writer(str(self.logdir)) if self.is_chief else None
         self.sample_z = sample_latents(config.log_params.num_sample_images, config.model_params.z_dim, SAMPLE_SEED)
-        # steps_per_call -> its traced call, kept for a later fit() on this Trainer: the variables and
-        # the step counter it captured are the same objects, so each is traced once per Trainer.
+        # iterations per call (steps_per_call, or fewer for a shortened last call) -> its traced call, kept
+        # for a later fit() on this Trainer: the variables and the step counter it captured are the same
+        # objects (a new iterator has the same type), so each is traced once per Trainer.
         self._train_calls: dict = {}
         self._step = self.start_step  # where the next fit() starts
         self._weights_finite = None
