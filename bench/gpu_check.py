@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from configs.errors import UserError, exit_on_user_error  # noqa: E402
+from fileio.atomic import write_atomic  # noqa: E402
 
 # What to run where: the paper configuration on a GPU, the tiny one on a CPU.
 PLANS = {
@@ -83,10 +84,8 @@ TRAIN_SHARE = 0.6  # of the budget, for all training variants together
 
 
 def write_json(path: pathlib.Path, report: dict) -> None:
-    """Write-then-rename: a reader never sees half a file, an interrupted run keeps the last parts."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, path)
+    """Atomic: a reader never sees half a file, an interrupted run keeps the last parts."""
+    write_atomic(path, json.dumps(report, indent=1))
 
 
 def device_section() -> dict:

@@ -37,6 +37,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from configs.errors import UserError, exit_on_user_error  # noqa: E402
+from fileio.atomic import write_atomic  # noqa: E402
 
 FID_SAMPLES = 50000
 
@@ -102,13 +103,6 @@ def checkpoint_step(directory: pathlib.Path) -> tuple:
     prefix = prefix if prefix.is_absolute() else directory / prefix
     step = re.search(r"(\d+)$", prefix.name)
     return prefix, int(step.group(1)) if step else None
-
-
-def write_atomic(path: pathlib.Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------ steps

@@ -49,6 +49,7 @@ import yaml  # noqa: E402
 
 from configs import Config, ConfigError, UserError, resolve_config  # noqa: E402
 from configs.errors import exit_on_user_error  # noqa: E402
+from fileio.atomic import write_atomic  # noqa: E402
 
 STUDY_KEYS = ("base_config", "marks_minutes", "fid_samples", "seam_samples", "variants", "floor_fid")
 REQUIRED_KEYS = ("base_config", "marks_minutes", "variants")
@@ -166,14 +167,6 @@ def load_study(path) -> Study:
 
 
 # ----------------------------------------------------------------------------- the ledger
-def write_atomic(path: pathlib.Path, text: str) -> None:
-    """The checkpoints' atomic write (temp file beside `path`, fsync, rename), into a folder made if missing."""
-    from training.checkpointing import write_file_atomic  # imports TensorFlow: not before the input checks
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_file_atomic(path, text)
-
-
 class Ledger:
     """DIR/ledger.json: one record per (variant, mark) segment, with its evaluation once done."""
 

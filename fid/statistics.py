@@ -14,6 +14,7 @@ import numpy as np
 import tqdm
 
 from configs.errors import UserError
+from fileio.atomic import atomic_path
 
 # Width of Inception pool_3 (inception.FEATURE_DIM). Repeated here so that
 # reading .npz files and computing FIDs from them does not import TensorFlow.
@@ -143,9 +144,12 @@ def compute_statistics(extractor, batches, num_images, description="features", s
 
 
 def save_statistics(path, mu, sigma, **extra):
+    """TTUR-format .npz (".npz" appended to a name without it, as np.savez does), written atomically."""
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, mu=mu, sigma=sigma, **extra)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, mu=mu, sigma=sigma, **extra)
 
 
 def load_statistics(path):

@@ -27,6 +27,7 @@ import numpy as np
 
 from configs.errors import UserError
 from fid import inception, torchscript
+from fileio.atomic import atomic_path
 
 TTUR_URL = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 TTUR_GRAPH_NAME = "classify_image_graph_def.pb"
@@ -275,11 +276,14 @@ def _cache_path(cache_dir, source):
 def _save_cache(path, weights, source, source_sha256):
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"{layer}/{param}": value for layer, params in weights.items() for param, value in params.items()}
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # per-process: no races
-    np.savez(
-        tmp, __source__=source, __source_sha256__=source_sha256, __weights_sha256__=_weights_digest(weights), **arrays
-    )
-    os.replace(tmp, path)  # atomic: concurrent readers never see half a file
+    with atomic_path(path, suffix=".npz") as tmp:  # a unique name: concurrent writers do not race
+        np.savez(
+            tmp,
+            __source__=source,
+            __source_sha256__=source_sha256,
+            __weights_sha256__=_weights_digest(weights),
+            **arrays,
+        )
 
 
 def _load_cache(path):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from PIL import Image
+
+from fileio.atomic import atomic_path
 
 
 def save_gif(path, frames, duration_ms: int = 80, boomerang: bool = True, scale: int = 1) -> None:
@@ -25,9 +25,7 @@ def save_gif(path, frames, duration_ms: int = 80, boomerang: bool = True, scale:
     images = [Image.fromarray(f[..., 0] if mode == "L" else f, mode) for f in frames]
     if mode == "RGB":
         images = [im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE) for im in images]
-    path = str(path)
-    tmp = path + ".tmp"
-    images[0].save(
-        tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(duration_ms), loop=0, disposal=1
-    )
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(duration_ms), loop=0, disposal=1
+        )

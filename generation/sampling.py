@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from data.transforms import to_uint8
+from fileio.atomic import write_atomic
 from geometry import PatchGeometry, repeat_latents, tile_coords
 from rng import FID_SEED, fid_latents, sample_latents
 
@@ -79,10 +80,5 @@ def image_grid(images, cols: int | None = None, pad: int = 2) -> np.ndarray:
 
 
 def save_png(path, image: np.ndarray) -> None:
-    """Write a uint8 [H, W, C] image atomically (write-then-rename)."""
-    import os
-
-    path = str(path)
-    tmp = path + ".tmp"
-    tf.io.write_file(tmp, tf.io.encode_png(image))
-    os.replace(tmp, path)
+    """Write a uint8 [H, W, C] image atomically."""
+    write_atomic(path, tf.io.encode_png(image).numpy())

@@ -1,7 +1,7 @@
 """The import rule of the project, checked on the source (ast, nothing is imported).
 
 Imports flow one way: entry points (main.py, eval_fid.py, generate.py, bench/) -> training/ ->
-generation/ -> fid/ -> data/, models/, losses/ -> geometry/, rng/ -> configs/. A package imports
+generation/ -> fid/ -> data/, models/, losses/ -> geometry/, rng/ -> configs/, fileio/. A package imports
 only packages of a lower rank (its own modules aside), no module-level circle exists even through
 imports inside functions, and no module imports another module's private (_underscore) names.
 """
@@ -15,6 +15,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 ENTRY_POINTS = {"main", "eval_fid", "generate", "bench"}
 RANK = {
     "configs": 0,
+    "fileio": 0,
     "geometry": 1,
     "rng": 1,
     "data": 2,

@@ -106,7 +106,7 @@ def test_a_full_disk_is_one_line_and_leaves_the_previous_checkpoint_intact(tmp_p
 
     # The state-file write failing is also one line, and the old state file stays.
     with monkeypatch.context() as m:
-        m.setattr(checkpointing, "write_file_atomic", no_space)
+        m.setattr(checkpointing, "write_atomic", no_space)
         with pytest.raises(UserError, match="could not write the checkpoint state file .*disk is full"):
             manager.save(3)
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-1")

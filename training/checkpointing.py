@@ -64,6 +64,7 @@ import time
 import tensorflow as tf
 
 from configs.errors import UserError
+from fileio.atomic import fsync_dir, fsync_file, write_atomic
 
 STATE_FILE = "checkpoint"
 PREFIX = "ckpt"
@@ -84,54 +85,6 @@ def _fault(point: str, number: int, tag: str = "") -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _fsync_file(path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some filesystems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_file_atomic(path, data: bytes | str) -> None:
-    """temp file in the same folder -> fsync -> rename: readers see the old or the new file."""
-    path = pathlib.Path(path)
-    data = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; keep the usual permissions
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
 
 
 def io_error_message(action: str, path, error: BaseException) -> str:
@@ -240,7 +193,7 @@ class AtomicCheckpointManager:
         lines += [f'all_model_checkpoint_paths: "{name}"' for name in listed]
         lines += [f"all_model_checkpoint_timestamps: {t!r}" for t in stamps]
         try:
-            write_file_atomic(self.state_path, "\n".join(lines) + "\n")
+            write_atomic(self.state_path, "\n".join(lines) + "\n")
         except OSError as e:
             raise UserError(io_error_message("write the checkpoint state file", self.state_path, e)) from None
         self._latest, self._listed, self._timestamps = latest, list(listed), list(stamps)
@@ -288,11 +241,11 @@ class AtomicCheckpointManager:
                 os.truncate(data, os.path.getsize(data) // 2)
                 _fault("mid_write", number, self.fault_tag)
             for f in files:
-                _fsync_file(f)
+                fsync_file(f)
             # Data shards first, the index last: an index is only ever beside its data.
             for f in sorted(files, key=lambda p: p.endswith(".index")):
                 os.replace(f, self.directory / os.path.basename(f))
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except (OSError, tf.errors.OpError) as e:
             raise UserError(
                 io_error_message("write checkpoint", final, e)
@@ -574,7 +527,6 @@ __all__ = [
     "drop_run_lock",
     "FAULT_ENV",
     "FAULT_POINTS",
-    "write_file_atomic",
     "io_error_message",
     "verify_readable",
     "missing_files",

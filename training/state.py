@@ -17,9 +17,10 @@ import tensorflow as tf
 
 from configs import Config, ConfigError, UserError, load_config
 from configs.run_dir import CHECKPOINT_DIR, CONFIG_FILE
+from fileio.atomic import write_atomic
 from models.build import build_models
 from models.layers import set_synchronized_batch_norm
-from training.checkpointing import AtomicCheckpointManager, io_error_message, write_file_atomic
+from training.checkpointing import AtomicCheckpointManager, io_error_message
 from training.distribute import precision_policy, wrap_for_loss_scaling
 
 # Keys a resumed run may change; anything else must match the checkpoint's run.
@@ -144,7 +145,7 @@ def check_or_write_config(config: Config, logdir: pathlib.Path, write: bool = Tr
 def write_text_atomic(path: pathlib.Path, text: str) -> None:
     """Write-fsync-rename, so a crash never leaves a half-written file; a failed write is a UserError."""
     try:
-        write_file_atomic(path, text)
+        write_atomic(path, text)
     except OSError as e:
         raise UserError(io_error_message("write", path, e)) from None
 

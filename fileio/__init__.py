@@ -1,0 +1,1 @@
+"""File writes that never leave half a file behind (no TensorFlow import)."""
