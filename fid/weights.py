@@ -274,7 +274,6 @@ def _cache_path(cache_dir, source):
 
 
 def _save_cache(path, weights, source, source_sha256):
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"{layer}/{param}": value for layer, params in weights.items() for param, value in params.items()}
     with atomic_path(path, suffix=".npz") as tmp:  # a unique name: concurrent writers do not race
         np.savez(
