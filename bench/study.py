@@ -3,7 +3,7 @@ training time, with FID and the seam ratio at every mark; a CSV, plots, sample g
 
     python bench/study.py bench/studies/celeba32.yaml --out studies/celeba32 \\
         --data_dir DATA --ref stats/celeba_32.npz
-    python bench/study.py STUDY.yaml --out DIR --phase train [--variants default,full_image]
+    python bench/study.py STUDY.yaml --out DIR --phase train [--variants default,full_image] [--until 40]
     python bench/study.py STUDY.yaml --out DIR --ref REF.npz --phase eval
     python bench/study.py STUDY.yaml --out DIR --phase report [--floor 4.3]
 
@@ -11,7 +11,7 @@ Phases (default `all` = train, eval, report; each skips what the ledger says is 
 
 * train: for every variant in turn, DIR/<variant>/config.yaml (the base configuration plus the
   variant's overrides), then `main.py --train_minutes M` into DIR/<variant>/run for each mark M,
-  one subprocess at a time; training time is the trainer's own count (docs/study.md), so
+  one subprocess at a time (--until M: the marks up to M only, so a later call adds the rest); training time is the trainer's own count (docs/study.md), so
   start-up, compilation, checkpoints and sample grids do not eat into a variant's budget.
 * eval: for every mark's checkpoint, FID of the first `fid_samples` FID samples
   (generation.sampling.sample_fid_images: the images of eval_fid.py --mode=checkpoint and of the
@@ -306,12 +306,16 @@ def run_segment(study: Study, out: pathlib.Path, variant: str, mark: float, data
     }
 
 
-def train_phase(study: Study, out: pathlib.Path, variants: list, data_dir=None, log=print) -> None:
+def train_phase(
+    study: Study, out: pathlib.Path, variants: list, data_dir=None, until: float | None = None, log=print
+) -> None:
+    """Train each variant to each mark in turn (to `until` minutes at most), skipping finished segments."""
     ledger = Ledger(out)
+    marks = [m for m in study.marks if until is None or m <= until]
     for variant in variants:
         vdir = out / variant
         write_atomic(vdir / "config.yaml", study.variant_config(variant).to_yaml())
-        for mark in study.marks:
+        for mark in marks:
             done = ledger.find(variant, mark)
             if done is not None:
                 log(f"[{variant} {mark:g} min] done: step {done['step']} ({done['checkpoint']})")
@@ -505,6 +509,7 @@ def main(argv=None) -> None:
     parser.add_argument("--phase", choices=("all", "train", "eval", "report"), default="all")
     parser.add_argument("--variants", help="comma-separated subset of the study's variants (default: all)")
     parser.add_argument("--marks", help="eval: comma-separated marks (minutes) to evaluate, in this order")
+    parser.add_argument("--until", type=float, help="train: stop each variant at this mark (minutes)")
     parser.add_argument("--floor", type=float, help="real-vs-real FID line in the plots (overrides floor_fid)")
     args = parser.parse_args(argv)
     study = load_study(args.study)
@@ -528,12 +533,14 @@ def main(argv=None) -> None:
         unknown = [m for m in marks if m not in study.marks]
         if unknown or not marks:
             raise UserError(f"--marks: {unknown or args.marks} not among the study's marks {study.marks}")
+    if args.until is not None and args.until not in study.marks:
+        raise UserError(f"--until {args.until:g}: not among the study's marks {study.marks}")
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out} is a file, not a folder")
     args.out.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out / "study.yaml", args.study.read_text())
     if args.phase in ("all", "train"):
-        train_phase(study, args.out, variants, args.data_dir)
+        train_phase(study, args.out, variants, args.data_dir, until=args.until)
     if args.phase in ("all", "eval"):
         eval_phase(study, args.out, variants, args.ref, marks=marks)
     if args.phase in ("all", "report"):

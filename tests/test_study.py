@@ -236,6 +236,7 @@ def test_study_command_line_errors_exit_1_with_one_line(tmp_path):
         ([str(good), "--out", str(tmp_path / "o"), "--phase", "eval", "--ref", str(tmp_path / "no.npz")], "not found"),
         ([str(good), "--out", str(tmp_path / "o"), "--phase", "report", "--marks", "7"], "not among the study's marks"),
         ([str(good), "--out", str(tmp_path / "o"), "--phase", "report", "--marks", "x"], "comma-separated minutes"),
+        ([str(good), "--out", str(tmp_path / "o"), "--phase", "train", "--until", "1.5"], "--until 1.5: not among"),
     ]
     for argv, message in cases:
         with pytest.raises(study.UserError) as info:
@@ -248,6 +249,22 @@ def test_study_command_line_errors_exit_1_with_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert not (tmp_path / "o").exists()  # nothing written on bad input
+
+
+def test_until_trains_the_marks_up_to_it_and_a_later_call_adds_the_rest(tmp_path, monkeypatch):
+    study = load_study_module()
+    s = study.load_study(write_study(tmp_path / "s.yaml", marks_minutes=[1, 2, 3], variants={"a": {}, "b": {}}))
+    trained = []
+
+    def fake_segment(study_, out, variant, mark, data_dir, log=print):
+        trained.append((variant, mark))
+        return {"variant": variant, "mark_minutes": mark, "step": int(mark), "checkpoint": f"{variant}/ckpt"}
+
+    monkeypatch.setattr(study, "run_segment", fake_segment)
+    study.train_phase(s, tmp_path / "out", ["a", "b"], until=2, log=quiet)
+    assert trained == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
+    study.train_phase(s, tmp_path / "out", ["a", "b"], log=quiet)
+    assert trained[4:] == [("a", 3), ("b", 3)]
 
 
 def test_a_variant_config_is_the_base_plus_overrides_that_keep_every_checkpoint(tmp_path):
