@@ -99,8 +99,7 @@ def _mnist_digits() -> np.ndarray:
 def _mnist_statistics():
     from fid import statistics
 
-    # Replicated to RGB as the generated digits are (generation/sampling.py, sample_fid_images).
-    digits = np.repeat(_mnist_digits(), 3, axis=-1)
+    digits = _mnist_digits()  # grayscale; compute_statistics replicates it to RGB as it does generated digits
     extractor = _extractor()
     print(
         f"stats: {len(digits)} embedded MNIST digits [{FLAGS.start}:{FLAGS.start + len(digits)}], {MNIST_SIZE}x{MNIST_SIZE}"

@@ -123,18 +123,25 @@ def statistics_from_features(features):
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
+def as_rgb(images: np.ndarray) -> np.ndarray:
+    """[..., 1] grayscale images replicated to the three channels Inception reads; RGB unchanged."""
+    images = np.asarray(images)
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
 def compute_statistics(extractor, batches, num_images, description="features", show_progress=True):
     """Streams uint8 batches through ``extractor``; returns (mu, sigma, images/s).
 
-    ``batches`` yields uint8 [B, H, W, 3] arrays. Every image is used, including
-    a smaller final batch; fewer or more images than ``num_images`` is an error
-    rather than a silently different protocol.
+    ``batches`` yields uint8 [B, H, W, 3] or grayscale [B, H, W, 1] arrays; grayscale ones
+    (MNIST, real or generated) are replicated to RGB here, the one place every FID path passes.
+    Every image is used, including a smaller final batch; fewer or more images than
+    ``num_images`` is an error rather than a silently different protocol.
     """
     stats = RunningStatistics()
     start = time.perf_counter()
     with tqdm.tqdm(total=num_images, desc=description, unit="img", disable=not show_progress) as progress:
         for batch in batches:
-            stats.update(extractor(batch))
+            stats.update(extractor(as_rgb(batch)))
             progress.update(len(batch))
     elapsed = time.perf_counter() - start
     if stats.count != num_images:

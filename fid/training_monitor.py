@@ -39,7 +39,7 @@ class FidMonitor:
     """FID of generated samples against fixed reference statistics.
 
     Args:
-      sample_fn: ``sample_fn(batch_size) -> uint8 [B, H, W, 3]`` generated full
+      sample_fn: ``sample_fn(batch_size) -> uint8 [B, H, W, 3 or 1]`` generated full
         images (generation.sampling.sample_fid_images draws them).
       reference: path of an .npz with TTUR's keys, or a (mu, sigma) pair.
       num_samples: images per evaluation; names the metric (5000 -> fid5k).
@@ -72,7 +72,7 @@ class FidMonitor:
             images = np.asarray(self.sample_fn(size))
             if images.dtype != np.uint8 or images.shape[0] != size or images.ndim != 4:
                 raise ValueError(
-                    f"sample_fn({size}) must return uint8 [{size}, H, W, 3], got {images.dtype} {images.shape}"
+                    f"sample_fn({size}) must return uint8 [{size}, H, W, C], got {images.dtype} {images.shape}"
                 )
             remaining -= size
             yield images

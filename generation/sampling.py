@@ -53,17 +53,15 @@ def generate_full_images(generator, geo: PatchGeometry, z, batch_size: int | Non
 def sample_fid_images(
     generator, geo: PatchGeometry, z_dim: int, first: int, num: int, seed: int = FID_SEED, batch_size: int | None = None
 ) -> np.ndarray:
-    """FID samples first .. first + num - 1: uint8 RGB full images [num, H, W, 3].
+    """FID samples first .. first + num - 1: uint8 full images [num, H, W, C].
 
     The one sampler of in-training FID (training/fid_hook.py) and eval_fid.py --mode=checkpoint:
     latents from rng.fid_latents, so a run's fid5k and its fid50k see the same first 5,000
-    images whatever the batch sizes. Grayscale models are replicated to RGB for Inception.
+    images whatever the batch sizes. Grayscale stays grayscale; fid.statistics.compute_statistics
+    replicates it to RGB for Inception, as it does the real digits.
     """
     z = fid_latents(first, num, z_dim, seed)
-    images = to_uint8(generate_full_images(generator, geo, z, batch_size))
-    if images.shape[-1] == 1:
-        images = np.repeat(images, 3, axis=-1)
-    return images
+    return to_uint8(generate_full_images(generator, geo, z, batch_size))
 
 
 def image_grid(images, cols: int | None = None, pad: int = 2) -> np.ndarray:

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from helpers import tiny
 
+from fid.statistics import compute_statistics
 from generation.sampling import sample_fid_images, sample_latents
 from geometry import PatchGeometry
 from rng import data_key, fid_latents, stream_key
@@ -62,15 +63,22 @@ def _toy_generator(c_dim):
     return generator
 
 
-def test_sample_fid_images_whole_equals_batched_and_is_rgb():
+def test_sample_fid_images_whole_equals_batched_and_grayscale_reaches_inception_as_rgb():
     config = tiny()
     geo = PatchGeometry.from_config(config)
     gen = _toy_generator(1)
     whole = sample_fid_images(gen, geo, 5, 0, 6)
     parts = np.concatenate([sample_fid_images(gen, geo, 5, 0, 4), sample_fid_images(gen, geo, 5, 4, 2, batch_size=1)])
     np.testing.assert_array_equal(whole, parts)
-    assert whole.dtype == np.uint8 and whole.shape == (6, *geo.full_size, 3)
-    np.testing.assert_array_equal(whole[..., 0], whole[..., 2])  # grayscale replicated
+    assert whole.dtype == np.uint8 and whole.shape == (6, *geo.full_size, 1)
+    seen = []
+
+    def recording_extractor(batch):
+        seen.append(batch)
+        return np.zeros((len(batch), 2))
+
+    compute_statistics(recording_extractor, iter([whole]), 6, show_progress=False)
+    np.testing.assert_array_equal(seen[0], np.concatenate([whole] * 3, axis=-1))  # what Inception gets
     # Pixel (0, 0) of image i is G's first micro patch for z_i: (tanh(z_i0 + 0.1 sum c) + 1) * 127.5.
     z = fid_latents(0, 6, 5).numpy()
     c0 = geo.micro_coords_for_indices(tf.constant(geo.grid_indices()[:1], tf.float32)).numpy()
