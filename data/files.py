@@ -34,7 +34,7 @@ import sys
 from typing import Optional
 
 from configs.errors import UserError
-from data.transforms import CELEBA_BOX, CELEBA_GEOMETRY
+from data.celeba_box import CELEBA_BOX, CELEBA_GEOMETRY
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 TAIL_BYTES = 1024

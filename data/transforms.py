@@ -16,24 +16,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-# docs/design.md, Data: the official CelebA face box is rows 50:178, cols 25:153 of the aligned
-# 218x178 (height x width) image, a 128x128 square. Expressed as fractions of the image
-# size it applies to any resolution with the same geometry (e.g. the 109x89 half-size copy,
-# where it is rows 25:89, cols 12.5:76.5).
-CELEBA_GEOMETRY = (218, 178)  # [height, width] of img_align_celeba
-CELEBA_BOX = (50, 25, 128, 128)  # top, left, height, width in that geometry
-
-
-def celeba_box(height, width):
-    """The CelebA face box (top, left, box_h, box_w) in pixels of a `height` x `width` image.
-
-    Fractional values are kept (the half-resolution copy puts the left edge at 12.5 px);
-    `crop_and_resize` samples them exactly.
-    """
-    sy = height / CELEBA_GEOMETRY[0]
-    sx = width / CELEBA_GEOMETRY[1]
-    top, left, h, w = CELEBA_BOX
-    return top * sy, left * sx, h * sy, w * sx
+from data.celeba_box import celeba_box
 
 
 def crop_and_resize(image, box, size):

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from configs.errors import UserError
-from data.transforms import celeba_box
+from data.celeba_box import celeba_box
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -41,7 +41,7 @@ def list_images(folder, start=0, count=None):
 
 
 def celeba_crop_box(width, height):
-    """The training pipeline's CelebA face box (data.transforms.celeba_box) for an image of this
+    """The training pipeline's CelebA face box (data.celeba_box) for an image of this
     size, as PIL's (left, top, right, bottom)."""
     top, left, box_h, box_w = celeba_box(height, width)
     return (left, top, left + box_w, top + box_h)
