@@ -1,5 +1,5 @@
 """Shared test fixtures: quiet TensorFlow, the shared CelebA sample, a finished tiny run, one Inception network
-per worker."""
+and one fork server per worker."""
 
 import os
 import pathlib
@@ -43,6 +43,17 @@ def tiny_q_losses(tmp_path_factory):
     from distributed_run import run_steps, tiny_config
 
     return run_steps(tiny_config(), tmp_path_factory.mktemp("tiny_q"), tf.distribute.get_strategy(), 3)
+
+
+@pytest.fixture(scope="session")
+def fork_server():
+    """One helpers.ForkServer per worker: the TensorFlow subprocesses of the kill, resume, distribution and
+    study tests as forked children of one Python that imported TensorFlow and the project once."""
+    from helpers import ForkServer
+
+    server = ForkServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -1,12 +1,20 @@
 """Small helpers shared by the training-loop tests (tests/ is on sys.path under pytest)."""
 
 import importlib
+import json
+import os
 import pathlib
+import signal
+import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 
 from configs import Config, config_path, load_config, replace
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def tiny(
@@ -44,24 +52,20 @@ def quiet(*_):
     """A log function that prints nothing."""
 
 
-_EAGER_MAIN = """
+EAGER_MAIN = f"""
 # main.py's command line with every tf.function run eagerly (no tracing at start-up).
 import os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, {repo!r})
+sys.path.insert(0, {str(REPO)!r})
 import tensorflow as tf
 tf.config.run_functions_eagerly(True)
 sys.argv[0] = "main.py"
 import main
 main.run()
 """
-
-
-def eager_main_command(argv: list) -> list:
-    """The command `python main.py ARGV` with every tf.function run eagerly: for subprocesses whose subject is
-    around the step (kills, the study runner), not the compiled step, which then costs no tracing."""
-    repo = pathlib.Path(__file__).resolve().parents[1]
-    return [sys.executable, "-c", _EAGER_MAIN.format(repo=str(repo)), *argv]
+"""The code of `python main.py ARGV` with every tf.function run eagerly, for `python -c EAGER_MAIN ARGV` or
+ForkServer.popen(EAGER_MAIN, ARGV): for processes whose subject is around the step (kills, the study runner),
+not the compiled step, which then costs no tracing."""
 
 
 def scalar_events(logdir):
@@ -209,3 +213,162 @@ def run_cli_cases(module: str, call: str, argvs: list, timeout: int = 600) -> li
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [line for line in proc.stdout.splitlines() if line.startswith("RESULTS ")][0]
     return [tuple(r) for r in json.loads(line[8:])]
+
+
+def _read_and_close(pipe, chunks: list) -> None:
+    with pipe:
+        chunks.append(pipe.read())
+
+
+class ForkedProcess:
+    """A child of a ForkServer, with the parts of subprocess.Popen the tests use: the stdout / stderr pipes
+    (text), wait, communicate, send_signal, kill, returncode; and the child's CPU seconds once it has exited."""
+
+    def __init__(self, server: "ForkServer", pid: int, args: list, stdout, stderr):
+        self._server, self.pid, self.args, self.stdout, self.stderr = server, pid, args, stdout, stderr
+        self.returncode: int | None = None
+        self.cpu_seconds: float | None = None
+        self._readers: list = []
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit code (negative: killed by that signal). On a timeout the child is killed first, then
+        subprocess.TimeoutExpired is raised (the server answers one request at a time)."""
+        if self.returncode is None:
+            reply, timed_out = self._server.wait_for(self.pid, timeout)
+            self.returncode, self.cpu_seconds = reply["returncode"], reply["cpu_seconds"]
+            if timed_out:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def communicate(self, timeout: float | None = None) -> tuple:
+        """(stdout, stderr) read to their end, as Popen.communicate reads them (one thread per pipe), then
+        wait(); subprocess.TimeoutExpired if the pipes are still open after `timeout` (call again after kill())."""
+        if not self._readers:
+            for pipe in (self.stdout, self.stderr):
+                if pipe is not None:
+                    chunks: list = []
+                    thread = threading.Thread(target=_read_and_close, args=(pipe, chunks), daemon=True)
+                    thread.start()
+                    self._readers.append((thread, chunks))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread, _ in self._readers:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                raise subprocess.TimeoutExpired(self.args, timeout)
+        self.wait()
+        texts = ["".join(chunks) for _, chunks in self._readers]
+        return texts[0], texts[1] if self.stderr is not None else None
+
+
+class ForkServer:
+    """tests/fork_server.py: one Python that imported TensorFlow and the project, forking a child per
+    process a test starts. For subprocesses that exist because of what must happen in a process of their own
+    (a SIGKILL, logical devices, TF_CONFIG, op determinism): each is then a fresh TensorFlow process without
+    the ~10 CPU-seconds of interpreter start-up and imports. Tests of a command line's real start-up
+    (`python main.py ...`, what it imports before failing) run the real script instead."""
+
+    def __init__(self):
+        import socket
+        import tempfile
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._log = tempfile.TemporaryFile()
+        script = pathlib.Path(__file__).with_name("fork_server.py")
+        self._proc = subprocess.Popen(
+            [sys.executable, str(script), str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        theirs.close()
+        self._sock = ours
+        self._lock = threading.Lock()
+
+    def _ask(self, request: dict, fds: list | None = None, timeout: float | None = None) -> dict:
+        import socket
+
+        self._sock.settimeout(timeout)
+        try:
+            socket.send_fds(self._sock, [json.dumps(request).encode()], fds or [])
+            reply = self._sock.recv(1 << 16)
+        except (BrokenPipeError, ConnectionResetError):
+            reply = b""
+        finally:
+            self._sock.settimeout(None)
+        if not reply:
+            self._log.seek(0)
+            raise RuntimeError(f"the fork server exited:\n{self._log.read().decode(errors='replace')[-3000:]}")
+        return json.loads(reply)
+
+    def popen(
+        self, code: str, argv: list, *, env: dict | None = None, cwd=REPO, stderr_to_stdout=False, process_group=False
+    ) -> ForkedProcess:
+        """Start `code` as `python -c CODE ARGV...` would (sys.argv = ["-c", *argv]) with `env` (default: this
+        process's environment) in `cwd`; stdout and stderr are pipes (stderr into stdout if asked); with
+        `process_group` the child leads a process group of its own (Popen's process_group=0)."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = (out_r, out_w) if stderr_to_stdout else os.pipe()
+        request = {
+            "op": "spawn",
+            "code": code,
+            "argv": ["-c", *map(str, argv)],
+            "env": dict(os.environ if env is None else env),
+            "cwd": str(cwd),
+            "process_group": bool(process_group),
+        }
+        try:
+            with self._lock:
+                pid = self._ask(request, [out_w, err_w])["pid"]
+        finally:
+            os.close(out_w)
+            if err_w != out_w:
+                os.close(err_w)
+        stdout = open(out_r, errors="replace")
+        stderr = None if stderr_to_stdout else open(err_r, errors="replace")
+        return ForkedProcess(self, pid, ["-c", code, *argv], stdout, stderr)
+
+    def wait_for(self, pid: int, timeout: float | None = None) -> tuple:
+        """(the server's reply for child `pid` once it exited, whether it was killed after `timeout`)."""
+        import socket
+
+        with self._lock:
+            try:
+                return self._ask({"op": "wait", "pid": pid}, timeout=timeout), False
+            except socket.timeout:
+                os.kill(pid, signal.SIGKILL)
+                reply = self._sock.recv(1 << 16)  # the answer to the same request, now that it exited
+                return json.loads(reply), True
+
+    def run(self, code: str, argv: list = (), *, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+        """subprocess.run(..., capture_output=True, text=True, timeout=...) for popen's arguments."""
+        proc = self.popen(code, list(argv), **kwargs)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def close(self) -> None:
+        self._sock.close()  # the server's recv returns nothing: it exits
+        try:
+            self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._log.close()
+
+
+def run_file_code(path) -> str:
+    """The code for ForkServer.popen / run that runs the script `path` as `python PATH ARGV...` does."""
+    return f"import runpy, sys\nsys.argv[0] = {str(path)!r}\nrunpy.run_path({str(path)!r}, run_name='__main__')\n"

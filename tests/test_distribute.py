@@ -19,10 +19,10 @@ import os
 import pathlib
 import socket
 import subprocess
-import sys
 
 import numpy as np
 import pytest
+from helpers import run_file_code
 
 from training.distribute import make_strategy, precision_policy
 
@@ -42,22 +42,14 @@ def one_device(tiny_q_losses):
     return tiny_q_losses
 
 
-def _run(tmp_path, name, *args, env=None):
+def _run(fork_server, tmp_path, name, *args, env=None):
+    """`python tests/distributed_run.py ...` as a child of the fork server (tests/conftest.py fork_server): a
+    fresh TensorFlow process, which splits the CPU into logical devices or reads TF_CONFIG before its runtime
+    starts, without the interpreter start-up."""
     out = tmp_path / f"{name}.json"
-    cmd = [
-        sys.executable,
-        str(RUNNER),
-        "--steps",
-        str(STEPS),
-        "--logdir",
-        str(tmp_path / name),
-        "--out",
-        str(out),
-        *args,
-    ]
-    return subprocess.Popen(
-        cmd, cwd=REPO, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ), out
+    argv = ["--steps", STEPS, "--logdir", tmp_path / name, "--out", out, *args]
+    env = {**os.environ, **(env or {})}
+    return fork_server.popen(run_file_code(RUNNER), argv, env=env, stderr_to_stdout=True), out
 
 
 def _result(proc, out):
@@ -80,12 +72,12 @@ def _assert_same_losses(got, want, rtol=RTOL, atol=ATOL):
 
 
 @pytest.fixture(scope="module")
-def mirrored(tmp_path_factory):
-    """2 logical CPU devices under MirroredStrategy, one subprocess: the losses with synchronised batch
+def mirrored(tmp_path_factory, fork_server):
+    """2 logical CPU devices under MirroredStrategy, one process: the losses with synchronised batch
     statistics, then (same process, fresh Trainer) the first iteration's without."""
     tmp_path = tmp_path_factory.mktemp("mirrored")
     args = ("--strategy", "mirrored", "--cpu_devices", "2", "--sync_batch_norm", "--also_unsynced")
-    return _result(*_run(tmp_path, "mirrored", *args))
+    return _result(*_run(fork_server, tmp_path, "mirrored", *args))
 
 
 def test_two_logical_cpu_devices_under_mirrored_strategy_match_one_device(mirrored, one_device):
@@ -104,7 +96,7 @@ def _free_ports(n):
 
 
 @pytest.mark.slow
-def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(tmp_path, one_device):
+def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(tmp_path, one_device, fork_server):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
     runs = []
     for index in range(2):
@@ -114,7 +106,9 @@ def test_two_workers_on_loopback_match_one_device_and_only_the_chief_writes(tmp_
             "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
             "TMPDIR": str(worker_tmp),
         }
-        runs.append(_run(tmp_path, f"worker{index}", "--strategy", "multi_worker", "--sync_batch_norm", env=env))
+        runs.append(
+            _run(fork_server, tmp_path, f"worker{index}", "--strategy", "multi_worker", "--sync_batch_norm", env=env)
+        )
     results = [_result(*run) for run in runs]
     for result in results:
         assert result["replicas"] == 2

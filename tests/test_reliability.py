@@ -11,15 +11,13 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from helpers import eager_main_command, quiet, scalar_events, tiny
+from helpers import EAGER_MAIN, quiet, scalar_events, tiny
 
 from configs import UserError, load_config
 from training import checkpointing
@@ -146,10 +144,13 @@ KILL_POINTS = [  # (fault, checkpoint the next run must resume from)
 
 
 @pytest.mark.slow
-def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_checkpoint(tmp_path, eager_functions):
+def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_checkpoint(
+    tmp_path, eager_functions, fork_server
+):
     """One main.py process per kill point (each is its own code path of AtomicCheckpointManager.save), each
-    resuming from what the previous kill left. The steps run eagerly, in the subprocesses
-    (helpers.eager_main_command) as in this process (tests/conftest.py eager_functions): the kills are in the
+    resuming from what the previous kill left; the processes are forked children of the fork server
+    (tests/conftest.py fork_server: fresh TensorFlow processes without the start-up). The steps run eagerly, in
+    those processes (helpers.EAGER_MAIN) as in this one (tests/conftest.py eager_functions): the kills are in the
     checkpoint writer, outside the step, and the compiled step's exact resume is
     test_interrupted_and_resumed_run_repeats_every_step_loss's."""
     raw = tiny().to_dict()
@@ -165,14 +166,7 @@ def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_ch
         env.pop(FAULT_ENV, None)
         if fault:
             env[FAULT_ENV] = fault
-        return subprocess.run(
-            eager_main_command(["--config", str(cfg), "--logdir", str(logdir)]),
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        return fork_server.run(EAGER_MAIN, ["--config", cfg, "--logdir", logdir], env=env, timeout=600)
 
     resumed_from = None
     for fault, expect in KILL_POINTS:
@@ -266,14 +260,15 @@ DETERMINISTIC_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_with_deterministic_ops_the_resumed_losses_are_bit_identical(tmp_path):
+def test_with_deterministic_ops_the_resumed_losses_are_bit_identical(tmp_path, fork_server):
     """train_params.deterministic (--deterministic) turns on op determinism; it is process-wide, so
-    this runs in a subprocess (the rest of the suite keeps TensorFlow's defaults). The compiled step: a
-    straight 4-step run, and a resume at step 2 from that run's own ckpt-2 (two traces, not three)."""
+    this runs in a process of its own (a child of tests/conftest.py fork_server; the rest of the suite keeps
+    TensorFlow's defaults). The compiled step: a straight 4-step run, and a resume at step 2 from that run's own
+    ckpt-2 (two traces, not three)."""
     script = DETERMINISTIC_SCRIPT.format(
         repo=str(REPO), tests=str(REPO / "tests"), a=str(tmp_path / "a"), b=str(tmp_path / "b")
     )
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=900)
+    proc = fork_server.run(script, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [l for l in proc.stdout.splitlines() if l.startswith("LOSSES ")][0]
     a, b = json.loads(line[len("LOSSES ") :])
@@ -372,9 +367,9 @@ def test_a_kill_inside_a_best_fid_save_leaves_a_best_checkpoint_that_state_json_
     assert state["best_fid"] == {1: 9.0, 2: 5.0}[expect_step]
 
 
-@pytest.mark.slow  # a TensorFlow subprocess
-def test_a_real_sigkill_between_commit_and_prune_of_the_best_fid_checkpoint(tmp_path):
-    """The same with a real SIGKILL (COCO_GAN_FAULT in a subprocess); the untagged main-checkpoint
+@pytest.mark.slow  # a TensorFlow process (a child of tests/conftest.py fork_server)
+def test_a_real_sigkill_between_commit_and_prune_of_the_best_fid_checkpoint(tmp_path, fork_server):
+    """The same with a real SIGKILL (COCO_GAN_FAULT in a process of its own); the untagged main-checkpoint
     fault of the same number does not fire in a best-FID save."""
     script = textwrap.dedent(f"""
         import os, sys
@@ -390,7 +385,7 @@ def test_a_real_sigkill_between_commit_and_prune_of_the_best_fid_checkpoint(tmp_
         best.save(2, {{"best_fid": 5.0, "best_step": 2}})
         print("NOT KILLED")
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    proc = fork_server.run(script, timeout=300)
     assert proc.returncode == -9, proc.stderr[-2000:]
     state, value = reopened_best(tmp_path / "best_fid")
     assert state == {"best_fid": 5.0, "best_step": 2, "checkpoint": "ckpt-2"} and value == 2.0

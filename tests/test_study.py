@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from helpers import (
-    eager_main_command,
+    EAGER_MAIN,
     import_cli,
     quiet,
     run_cli_in_process,
@@ -326,33 +326,49 @@ def test_report_writes_csv_markdown_plots_and_the_last_grid_from_the_ledger(tmp_
 
 
 # ----------------------------------------------------------------------------- a whole study
-def eager_study_segments(monkeypatch) -> None:
-    """bench/study.py's main.py subprocesses run main.run() with every tf.function eager
-    (helpers.eager_main_command): the same command line, process, output and exit, without tracing the step."""
+def eager_study_segments(monkeypatch, fork_server) -> None:
+    """bench/study.py's main.py subprocesses run main.run() with every tf.function eager (helpers.EAGER_MAIN):
+    the same command line, output and exit code, without tracing the step. The first is the runner's own
+    subprocess.Popen (`python -c EAGER_MAIN ARGV` with the runner's arguments); the later ones are children of
+    the fork server (tests/conftest.py fork_server), with the runner's output pipe (stderr into stdout) and
+    process group, in a process of their own, without the interpreter start-up."""
     popen = subprocess.Popen
     main_py = str(REPO / "main.py")
+    started = []
 
     def eager_popen(cmd, *args, **kwargs):
-        if isinstance(cmd, list) and cmd[1:2] == [main_py]:
-            cmd = eager_main_command(cmd[2:])
-        return popen(cmd, *args, **kwargs)
+        if not (isinstance(cmd, list) and cmd[1:2] == [main_py]):
+            return popen(cmd, *args, **kwargs)
+        started.append(cmd)
+        if len(started) == 1:
+            return popen([cmd[0], "-c", EAGER_MAIN, *cmd[2:]], *args, **kwargs)
+        assert kwargs["stdout"] == subprocess.PIPE and kwargs["stderr"] == subprocess.STDOUT and kwargs["text"]
+        return fork_server.popen(
+            EAGER_MAIN,
+            cmd[2:],
+            env=kwargs.get("env"),
+            cwd=kwargs.get("cwd", REPO),
+            stderr_to_stdout=True,
+            process_group=kwargs.get("process_group") == 0,
+        )
 
     monkeypatch.setattr(subprocess, "Popen", eager_popen)
 
 
-@pytest.mark.slow  # three training subprocesses (main.py); eval_fid.py, eval and report in this process
+@pytest.mark.slow  # three training processes (main.run()); eval_fid.py, eval and report in this process
 def test_a_study_trains_variants_to_time_marks_evaluates_reports_and_resumes_without_retraining(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, fork_server
 ):
     """Two variants trained to a first mark; the study then extended by a second mark, trained for one
     variant (the other's second segment is the same code path): the done marks are not trained again and
     the new one continues the run. Then eval, report, and a rerun that changes nothing. The FID network is
     helpers.TinyFeatures: this is about the runner (Inception is tests/test_fid_cli.py's and
     tests/test_fid_inception.py's), and each FID is then a 4 x 4 sqrtm, not a 2048 x 2048 one. The training
-    subprocesses run their steps eagerly (eager_study_segments): the runner is the subject, not the compiled step."""
+    subprocesses run their steps eagerly, the first started by the runner itself, the later two forked by the
+    fork server (eager_study_segments): the runner is the subject, not the compiled step or the start-up."""
     study = load_study_module()
     use_tiny_fid_features(monkeypatch, dim=4)
-    eager_study_segments(monkeypatch)
+    eager_study_segments(monkeypatch, fork_server)
     quiet_log = {"log_params.ckpt_step": 100000, "log_params.img_step": 100000, "log_params.log_step": 1000}
     full = {"data_params.macro_patch_size": [16, 16], "data_params.micro_patch_size": [16, 16]}
     fields = dict(
