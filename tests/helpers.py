@@ -82,6 +82,39 @@ def scalar_events(logdir):
             pass
 
 
+class TimedCalls:
+    """Wraps Trainer._build_train_calls (monkeypatch) so a test times every training call on its own: `durations`
+    of the calls, `builds` (iterations per call) of the functions built."""
+
+    def __init__(self, monkeypatch):
+        from training.loop import Trainer
+
+        self.durations, self.builds = [], []
+        build = Trainer._build_train_calls
+
+        def timed_build(trainer, n):
+            calls = build(trainer, n)
+            self.builds.append(n)
+
+            def timed(iterator):
+                start = time.perf_counter()
+                out = {k: v.numpy() for k, v in calls(iterator).items()}
+                self.durations.append(time.perf_counter() - start)
+                return out
+
+            return timed
+
+        monkeypatch.setattr(Trainer, "_build_train_calls", timed_build)
+
+
+def saved_train_seconds(logdir) -> float:
+    """train_seconds in the newest checkpoint of logdir/checkpoints."""
+    import tensorflow as tf
+
+    prefix = tf.train.latest_checkpoint(str(pathlib.Path(logdir) / "checkpoints"))
+    return float(tf.train.load_checkpoint(prefix).get_tensor("train_seconds/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
 def load_bench(name):
     """The module of bench/<name>.py (bench/ is scripts, not a package)."""
     import importlib.util

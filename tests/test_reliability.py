@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
-from helpers import EAGER_MAIN, quiet, scalar_events, tiny
+from helpers import EAGER_MAIN, TimedCalls, quiet, saved_train_seconds, scalar_events, tiny
 
 from configs import UserError, load_config
 from training import checkpointing
 from training.checkpointing import FAULT_ENV, AtomicCheckpointManager, verify_readable
 from training.loop import Trainer, TrainingDiverged
-from training.state import CHECKPOINT_DIR
+from training.state import CHECKPOINT_DIR, CONFIG_FILE
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -208,31 +208,75 @@ def test_sigkill_at_each_point_of_a_save_then_resume_finishes_with_a_loadable_ch
 
 # --------------------------------------------------------------------------- exact resume
 def test_interrupted_and_resumed_run_repeats_every_step_loss(tmp_path, good_run, monkeypatch):
-    """Per-step losses (all loss parts) of steps 3-4 after a resume at step 2 equal the straight run's, and
-    so do the generator's final weights: data order, z, GP epsilons and macro positions are all restored
-    (keyed on the step). The compiled step (graph mode). The interrupted run is a copy of good_run
-    (tests/conftest.py: Trainer(tiny(total_steps=2)).fit(), ended with ckpt-2 and the events of steps 1-2),
-    resumed here in a new Trainer, in two fit() calls (to step 3, then 4): the second continues where the first
-    stopped with the call the first traced (the step's Python body, counted here, runs only while tracing)."""
-    straight = Trainer(tiny(total_steps=4), tmp_path / "a", log=quiet)
+    """One resumed run, the compiled step (graph mode), for three checks. The interrupted run is a copy of good_run
+    (tests/conftest.py: Trainer(tiny(total_steps=2)).fit(), ended with ckpt-2, its grid and the events of steps
+    1-2), resumed here in a new Trainer, in two fit() calls (to step 3, then 5): the second continues where the
+    first stopped with the call the first traced (the step's Python body, counted here, runs only while tracing).
+
+    1. Exact resume: per-step losses (all loss parts) of steps 3-5 equal the straight run's, and so do the
+       generator's final weights: data order, z, GP epsilons and macro positions are all restored (keyed on the
+       step).
+    2. Training time: the resumed run adds its calls 2 and 3 to the restored count, not its call 1, which traced
+       (a new process traces again). Call 3 is the first of the second fit(): it reuses the traced call, so it
+       counts. That a Trainer whose one call was its first saves 0.0 is tests/test_study.py's
+       test_a_checkpoint_without_train_seconds_still_restores_with_zero.
+    3. Files of a resumed run: the final checkpoint of each fit() (3, 5) and the periodic one at 4 (ckpt_step 2),
+       the grid of each, scalar events with the seam ratio."""
+    straight = Trainer(tiny(total_steps=5), tmp_path / "a", log=quiet)
     straight.fit()
-    shutil.copytree(good_run, tmp_path / "b")
-    resumed = Trainer(tiny(total_steps=4), tmp_path / "b", log=quiet)
-    assert resumed.start_step == 2
+    run = tmp_path / "b"
+    shutil.copytree(good_run, run)
+    assert (run / CONFIG_FILE).is_file()
+    assert tf.train.latest_checkpoint(str(run / CHECKPOINT_DIR)).endswith("ckpt-2")
+    restored = saved_train_seconds(run)
+    timed = TimedCalls(monkeypatch)  # from here: the resumed Trainer's calls only
+    logs = []
+    resumed = Trainer(tiny(total_steps=5), run, log=logs.append)
+    assert resumed.start_step == 2 and resumed.train_seconds == restored
     traces, draw = [], resumed.step_fn.random_inputs
     monkeypatch.setattr(resumed.step_fn, "random_inputs", lambda *a: traces.append(a) or draw(*a))
     resumed.fit(total_steps=3)
     assert len(traces) == 1 and int(resumed.state.step.numpy()) == 3
-    resumed.fit()
-    assert len(traces) == 1 and int(resumed.state.step.numpy()) == 4
-    a, b = step_losses(tmp_path / "a"), step_losses(tmp_path / "b")
-    assert sorted(a) == sorted(b) == [1, 2, 3, 4]
-    for step in (1, 2, 3, 4):
+    metrics = resumed.fit()
+    assert len(traces) == 1 and int(resumed.state.step.numpy()) == 5
+    assert logs[0].startswith("Resumed from step 2")
+
+    # 1. Exact resume.
+    a, b = step_losses(tmp_path / "a"), step_losses(run)
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5]
+    for step in (1, 2, 3, 4, 5):
         assert set(a[step]) == set(b[step]) and len(a[step]) >= 5
         for tag in a[step]:
             np.testing.assert_allclose(b[step][tag], a[step][tag], rtol=1e-5, atol=1e-6, err_msg=f"{tag}@{step}")
     for want, got in zip(straight.state.generator.weights, resumed.state.generator.weights):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5, err_msg=want.path)
+
+    # 2. Training time.
+    assert len(timed.durations) == 3 and len(timed.builds) == 1
+    later = timed.durations[1:]  # calls 2 and 3; call 1 traced
+    assert restored + sum(later) <= resumed.train_seconds <= restored + sum(later) + 0.05
+    assert saved_train_seconds(run) == resumed.train_seconds
+
+    # 3. Files.
+    assert metrics and all(np.isfinite(v) for v in metrics.values())
+    assert {
+        "loss/d",
+        "loss/g",
+        "loss/gp",
+        "loss/spatial_real",
+        "loss/wasserstein",
+        "gp/slopes_mean",
+        "metric/spatial_error_real",
+    } <= set(metrics)
+    assert tf.train.latest_checkpoint(str(run / CHECKPOINT_DIR)).endswith("ckpt-5")
+    assert (run / CHECKPOINT_DIR / "ckpt-3.index").is_file() and (run / CHECKPOINT_DIR / "ckpt-4.index").is_file()
+    assert "loss/g" in b[5]
+    seams = [value for _, tag, value in scalar_events(run) if tag == "metric/seam_ratio"]
+    assert seams and all(np.isfinite(v) and v > 0 for v in seams)
+    pngs = sorted(p.name for p in run.glob("samples_*.png"))
+    assert pngs == [f"samples_000000{n}.png" for n in (2, 3, 4, 5)]
+    grid = tf.io.decode_png(tf.io.read_file(str(run / pngs[-1]))).numpy()
+    assert grid.shape[-1] == 3 and grid.shape[0] > 16 and grid.std() > 0  # assembled images, not blank
 
 
 DETERMINISTIC_SCRIPT = textwrap.dedent("""

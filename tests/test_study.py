@@ -6,7 +6,6 @@ import importlib.util
 import json
 import math
 import pathlib
-import shutil
 import subprocess
 import sys
 
@@ -15,9 +14,11 @@ import pytest
 import yaml
 from helpers import (
     EAGER_MAIN,
+    TimedCalls,
     import_cli,
     quiet,
     run_cli_in_process,
+    saved_train_seconds,
     scalar_events,
     tiny,
     use_tiny_fid_features,
@@ -39,63 +40,15 @@ def load_study_module():
     return sys.modules["bench_study"]
 
 
-class TimedCalls:
-    """Wraps Trainer._build_train_calls so the test times every training call on its own."""
-
-    def __init__(self, monkeypatch):
-        import time
-
-        from training.loop import Trainer
-
-        self.durations, self.builds = [], []
-        build = Trainer._build_train_calls
-
-        def timed_build(trainer, n):
-            calls = build(trainer, n)
-            self.builds.append(n)
-
-            def timed(iterator):
-                start = time.perf_counter()
-                out = {k: v.numpy() for k, v in calls(iterator).items()}
-                self.durations.append(time.perf_counter() - start)
-                return out
-
-            return timed
-
-        monkeypatch.setattr(Trainer, "_build_train_calls", timed_build)
-
-
-def saved_train_seconds(logdir) -> float:
-    import tensorflow as tf
-
-    prefix = tf.train.latest_checkpoint(str(pathlib.Path(logdir) / "checkpoints"))
-    return float(tf.train.load_checkpoint(prefix).get_tensor("train_seconds/.ATTRIBUTES/VARIABLE_VALUE"))
-
-
 # ----------------------------------------------------------------------------- training time
-def test_the_first_call_of_a_process_is_not_training_time(tmp_path, monkeypatch, good_run):
-    """A resumed run (a copy of good_run, tests/conftest.py: 2 steps) adds its calls 2 and 3 to the restored
-    count, not its call 1, which traced (a new process traces again). Call 3 is the first of a second fit() on
-    the same Trainer: it reuses the traced call, so it counts. That a Trainer whose one call was its first saves
-    0.0 is test_a_checkpoint_without_train_seconds_still_restores_with_zero's."""
-    from training.loop import Trainer
-
-    shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
-    restored = saved_train_seconds(tmp_path)
-    timed = TimedCalls(monkeypatch)
-    trainer = Trainer(tiny(total_steps=5), tmp_path, log=quiet)
-    assert trainer.train_seconds == restored
-    trainer.fit(total_steps=4)
-    trainer.fit()
-    assert len(timed.durations) == 3 and len(timed.builds) == 1
-    later = timed.durations[1:]  # calls 2 and 3; call 1 traced
-    assert restored + sum(later) <= trainer.train_seconds <= restored + sum(later) + 0.05
-    assert saved_train_seconds(tmp_path) == trainer.train_seconds
+# The first call of a process is not training time (a resumed run adds its later calls to the restored count,
+# including the first call of a second fit() on the same Trainer): tests/test_reliability.py,
+# test_interrupted_and_resumed_run_repeats_every_step_loss (one resumed run for its checks and these).
 
 
 def test_total_train_minutes_stops_and_saves_and_a_resume_continues_the_count(tmp_path, monkeypatch, eager_functions):
     """Trainer.fit's budget check after every call; the steps run eagerly (tests/conftest.py eager_functions):
-    the count around the step is the subject, the traced first call is the test above's."""
+    the count around the step is the subject, the traced first call is the one named above's."""
     from training.loop import Trainer
 
     timed = TimedCalls(monkeypatch)

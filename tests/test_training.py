@@ -9,55 +9,18 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import quiet, run_cli_in_process, scalar_events, tiny, use_tiny_fid_features
+from helpers import quiet, run_cli_in_process, tiny, use_tiny_fid_features
 
 from configs import UserError, replace
 from training.loop import Trainer
-from training.state import CHECKPOINT_DIR, CONFIG_FILE
+from training.state import CHECKPOINT_DIR
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def event_scalars(logdir) -> dict:
-    """{tag: [values]} of the scalar summaries in logdir's events files."""
-    out = {}
-    for _, tag, value in scalar_events(logdir):
-        out.setdefault(tag, []).append(value)
-    return out
-
-
-def test_a_few_steps_write_checkpoint_events_png_and_resume_from_the_saved_step(tmp_path, good_run):
-    """The first two steps are good_run's (tests/conftest.py: Trainer(tiny(total_steps=2)).fit(), its final
-    checkpoint and grid at step 2); a copy resumed to step 5 writes the periodic checkpoint at 4 (ckpt_step 2)
-    and the final one at 5. One traced training function instead of two."""
-    shutil.copytree(good_run, tmp_path, dirs_exist_ok=True)
-    assert (tmp_path / CONFIG_FILE).is_file()
-    assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-2")
-    logs = []
-    trainer = Trainer(tiny(total_steps=5), tmp_path, log=logs.append)
-    assert trainer.start_step == 2
-    metrics = trainer.fit()
-    assert logs[0].startswith("Resumed from step 2")
-    assert int(trainer.state.step.numpy()) == 5
-    assert metrics and all(math.isfinite(v) for v in metrics.values())
-    assert {
-        "loss/d",
-        "loss/g",
-        "loss/gp",
-        "loss/spatial_real",
-        "loss/wasserstein",
-        "gp/slopes_mean",
-        "metric/spatial_error_real",
-    } <= set(metrics)
-    assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-5")
-    assert (tmp_path / CHECKPOINT_DIR / "ckpt-4.index").is_file()
-    scalars = event_scalars(tmp_path)
-    assert {"loss/g", "metric/seam_ratio"} <= set(scalars)
-    assert all(math.isfinite(v) and v > 0 for v in scalars["metric/seam_ratio"])
-    pngs = sorted(tmp_path.glob("samples_*.png"))
-    assert [p.name for p in pngs] == ["samples_0000002.png", "samples_0000004.png", "samples_0000005.png"]
-    grid = tf.io.decode_png(tf.io.read_file(str(pngs[-1]))).numpy()
-    assert grid.shape[-1] == 3 and grid.shape[0] > 16 and grid.std() > 0  # assembled images, not blank
+# A few steps resumed from a finished run writing the periodic and final checkpoints, events and PNG grids,
+# and repeating an uninterrupted run (every step's losses, the final weights): tests/test_reliability.py,
+# test_interrupted_and_resumed_run_repeats_every_step_loss (one resumed run for those checks).
 
 
 def test_steps_per_call_runs_several_iterations_in_one_call(tmp_path, monkeypatch):
@@ -83,10 +46,6 @@ def test_steps_per_call_runs_several_iterations_in_one_call(tmp_path, monkeypatc
     trainer.fit()
     assert calls == [(2, 2)]  # (iterations in the call, step after it)
     assert tf.train.latest_checkpoint(str(tmp_path / CHECKPOINT_DIR)).endswith("ckpt-2")
-
-
-# A resumed run repeating an uninterrupted one (every step's losses, the final weights):
-# tests/test_reliability.py, test_interrupted_and_resumed_run_repeats_every_step_loss.
 
 
 def test_a_conflicting_configuration_in_an_existing_logdir_is_refused(tmp_path, good_run):
