@@ -57,10 +57,12 @@ def test_a_conflicting_configuration_in_an_existing_logdir_is_refused(tmp_path, 
     assert Trainer(tiny(total_steps=3), tmp_path, log=quiet).start_step == 2
 
 
-def test_main_cli_trains_and_reports_user_errors_in_one_line(tmp_path, capsys):
-    """main.py's command line: training through main.run() (what the script runs) in this process, and the
-    real script once for a user error's exit code and line. `python main.py` training to exit code 0 in a
-    real process is the study runner's (tests/test_study.py, the whole study: one main.py per segment)."""
+def test_main_cli_trains_and_reports_user_errors_in_one_line(tmp_path, capsys, eager_functions):
+    """main.py's command line: training through main.run() (what the script runs) in this process, its steps
+    run eagerly (tests/conftest.py eager_functions: the command line is the subject, the compiled step is
+    tests/test_reliability.py's), and the real script once for a user error's exit code and line. main.py
+    training to exit code 0 in a subprocess is the study runner's (tests/test_study.py, the whole study's
+    first segment)."""
     code, out, err = run_cli_in_process(
         "main",
         ["--config", str(REPO / "configs" / "tiny.yaml"), "--steps", "2", "--logdir", str(tmp_path / "run")],
@@ -80,9 +82,11 @@ def test_main_cli_trains_and_reports_user_errors_in_one_line(tmp_path, capsys):
     assert "Traceback" not in bad.stderr
 
 
-def test_in_training_fid_is_logged_by_sample_count_and_the_best_checkpoint_kept(tmp_path, monkeypatch):
-    """The FID network is helpers.TinyFeatures (4-d): this is about the hook (the metric's name, the best
-    checkpoint); Inception and the FID of eval_fid.py are tests/test_fid_cli.py's and test_fid_inception.py's."""
+def test_in_training_fid_is_logged_by_sample_count_and_the_best_checkpoint_kept(tmp_path, monkeypatch, eager_functions):
+    """The FID network is helpers.TinyFeatures (4-d) and the steps run eagerly (tests/conftest.py
+    eager_functions): this is about the hook (the metric's name, the best checkpoint); Inception and the FID of
+    eval_fid.py are tests/test_fid_cli.py's and test_fid_inception.py's, the compiled step
+    tests/test_reliability.py's."""
     from fid.statistics import save_statistics
 
     use_tiny_fid_features(monkeypatch, dim=4)

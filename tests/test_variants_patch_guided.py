@@ -74,7 +74,10 @@ def test_the_full_image_is_generated_from_qs_estimate_of_z_and_follows_the_input
     np.testing.assert_allclose(swapped["images"], out["images"][::-1], atol=1e-5)
 
 
-def test_q_trains_every_step_and_a_trained_checkpoint_gives_errors_and_a_figure(tmp_path):
+def test_q_trains_every_step_and_a_trained_checkpoint_gives_errors_and_a_figure(tmp_path, eager_functions):
+    """The training run's steps run eagerly (tests/conftest.py eager_functions): Q's updates, the checkpoint and
+    what patch-guided generation does with it are the subject; the compiled step with Q trained is
+    tests/conftest.py tiny_q_losses' (the oracle of tests/test_distribute.py and tests/test_precision.py)."""
     trainer = Trainer(tiny_pg(total_steps=2), tmp_path, log=lambda *a: None)
     metrics = trainer.fit()
     assert int(trainer.state.optimizers["q"].iterations.numpy()) == 2 and metrics["loss/q"] > 0
