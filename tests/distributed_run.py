@@ -44,8 +44,9 @@ def tiny_config(sync_batch_norm=False, jit_compile=False, mixed_precision="none"
     )
 
 
-def run_steps(config, logdir, strategy, steps: int) -> list:
-    """Per-step losses of the first `steps` iterations, through the Trainer's own compiled call."""
+def run_steps(config, logdir, strategy, steps: int, inspect=None) -> list:
+    """Per-step losses of the first `steps` iterations, through the Trainer's own compiled call; `inspect`, if
+    given, is then called with that call and its iterator (e.g. to read the traced graph without tracing again)."""
     from data.pipeline import make_training_dataset
     from training.distribute import distribute_dataset
     from training.loop import Trainer
@@ -58,6 +59,8 @@ def run_steps(config, logdir, strategy, steps: int) -> list:
     for _ in range(steps):
         metrics = call(iterator)
         out.append({k: float(metrics[k]) for k in LOSS_KEYS if k in metrics})
+    if inspect is not None:
+        inspect(call, iterator)
     trainer.save_checkpoint(steps)  # chief only writes into logdir (checked by the test)
     return out
 

@@ -64,10 +64,30 @@ def test_mixed_bfloat16_stays_finite_and_close_to_float32(tmp_path_factory, floa
 D_STEP_LOSSES = ("loss/d", "loss/d_adv", "loss/gp", "loss/spatial_real")
 
 
-def test_mixed_float16_with_loss_scaling_stays_finite(tmp_path_factory, float32):
-    got = _losses(tmp_path_factory, mixed_precision="mixed_float16")
+def test_mixed_float16_with_loss_scaling_stays_finite_and_its_graph_has_deterministic_gpu_kernels(
+    tmp_path_factory, float32
+):
+    """The losses (module docstring); then the graph of the same traced call (no second trace), the training
+    iteration with every path in it (loss-scale conds, Q trained): tests/test_devices.py's deterministic GPU
+    kernels, no host round trip and no unseeded random op."""
+    from test_devices import HOST_ROUND_TRIPS, NO_DETERMINISTIC_GPU_KERNEL, op_types
+
+    seen = {}
+    got = run_steps(
+        tiny_config(mixed_precision="mixed_float16"),
+        tmp_path_factory.mktemp("mixed_float16"),
+        tf.distribute.get_strategy(),
+        STEPS,
+        inspect=lambda call, iterator: seen.update(types=op_types(call.get_concrete_function(iterator))),
+    )
     _compare([{k: got[0][k] for k in D_STEP_LOSSES}], [{k: float32[0][k] for k in D_STEP_LOSSES}], rtol=0.05, atol=0.05)
     assert all(math.isfinite(v) for step in got for v in step.values())
+
+    types = seen["types"]
+    assert {"Conv2DBackpropFilter", "Conv2DBackpropInput", "AvgPoolGrad", "StatelessRandomUniformV2"} <= types
+    assert not types & NO_DETERMINISTIC_GPU_KERNEL
+    assert not types & HOST_ROUND_TRIPS
+    assert {t for t in types if "Stateful" in t or t.startswith("RandomUniform")} == set()  # no unseeded draws
 
 
 def test_mixed_policy_keeps_float32_variables_and_restores_the_global_policy():
