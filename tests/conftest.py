@@ -1,8 +1,10 @@
 """Shared test fixtures: quiet TensorFlow, the shared CelebA sample, a finished tiny run, one Inception network
 and one fork server per worker."""
 
+import json
 import os
 import pathlib
+import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -20,29 +22,62 @@ def celeba_dir():
     return SHARED_CELEBA
 
 
+def _shared(tmp_path_factory, name: str) -> pathlib.Path | None:
+    """Where the pytest-xdist workers of this run share the result `name` of a fixture (None without xdist):
+    the first worker to finish it publishes it there; a worker that needs it later takes it instead of computing
+    it again, one that needs it earlier computes its own (no worker waits for another)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return None
+    return tmp_path_factory.getbasetemp().parent / f"shared-{name}"  # the run's folder, above each worker's
+
+
+def _publish(make_copy, shared: pathlib.Path) -> None:
+    """Publish under `shared` in one rename (make_copy(temporary path) writes it): a reader sees all or nothing."""
+    staging = shared.with_name(f"{shared.name}.{os.getpid()}")
+    make_copy(staging)
+    try:
+        os.rename(staging, shared)
+    except OSError:  # a folder another worker published first (renaming onto a non-empty folder fails)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 @pytest.fixture(scope="package")
 def good_run(tmp_path_factory):
-    """A finished 2-step tiny run (config.yaml, checkpoints/ckpt-2, events, samples), trained once per worker;
-    tests copy it before changing anything."""
+    """A finished 2-step tiny run (config.yaml, checkpoints/ckpt-2, events, samples), trained once per test run
+    (a copy of another worker's if it finished first, tests/conftest.py _shared); tests copy it before changing
+    anything."""
     from helpers import quiet, tiny
 
     from training.loop import Trainer
 
     logdir = tmp_path_factory.mktemp("good") / "run"
+    shared = _shared(tmp_path_factory, "good_run")
+    if shared is not None and shared.is_dir():
+        shutil.copytree(shared, logdir)
+        return logdir
     Trainer(tiny(total_steps=2), logdir, log=quiet).fit()
+    if shared is not None:
+        _publish(lambda staging: shutil.copytree(logdir, staging), shared)
     return logdir
 
 
 @pytest.fixture(scope="package")
 def tiny_q_losses(tmp_path_factory):
     """Per-iteration losses of the first 3 iterations of tests/distributed_run.py's tiny configuration (Q trained
-    too) on one device, float32, no XLA, computed once per worker: the oracle of tests/test_distribute.py and
+    too) on one device, float32, no XLA, computed once per test run (or by each worker that needs them before
+    another finished them, tests/conftest.py _shared): the oracle of tests/test_distribute.py and
     tests/test_precision.py. With one replica, synchronised batch statistics are the per-replica ones
     (models/layers.py), so it is the oracle of the synchronised configuration too."""
     import tensorflow as tf
     from distributed_run import run_steps, tiny_config
 
-    return run_steps(tiny_config(), tmp_path_factory.mktemp("tiny_q"), tf.distribute.get_strategy(), 3)
+    shared = _shared(tmp_path_factory, "tiny_q_losses.json")
+    if shared is not None and shared.is_file():
+        return json.loads(shared.read_text())
+    losses = run_steps(tiny_config(), tmp_path_factory.mktemp("tiny_q"), tf.distribute.get_strategy(), 3)
+    if shared is not None:
+        _publish(lambda staging: staging.write_text(json.dumps(losses)), shared)
+    return losses
 
 
 @pytest.fixture(scope="session")
