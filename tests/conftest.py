@@ -80,7 +80,7 @@ def tiny_q_losses(tmp_path_factory):
     return losses
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fork_server():
     """One helpers.ForkServer per worker: the TensorFlow subprocesses of the kill, resume, distribution and
     study tests as forked children of one Python that imported TensorFlow and the project once."""
