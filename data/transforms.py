@@ -13,7 +13,6 @@ CelebA faces down to 32x32.
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from data.celeba_box import celeba_box
@@ -86,13 +85,6 @@ def to_unit_range(image):
     """Pixels in [0, 255] (uint8, or floats after a resize) -> float32 [-1, 1]: the official x / 127.5 - 1,
     clipped so that resampled values stay in range."""
     return tf.clip_by_value(tf.cast(image, tf.float32) / 127.5 - 1.0, -1.0, 1.0)
-
-
-def to_uint8(images) -> np.ndarray:
-    """[-1, 1] floats -> uint8 [0, 255] as (x + 1) * 127.5, rounded (half to even) and clipped; the
-    inverse of `to_unit_range` on uint8 pixels. Numpy in and out (tensors are converted)."""
-    images = np.asarray(images, np.float32)
-    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def match_channels(image, c_dim: int):

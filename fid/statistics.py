@@ -14,6 +14,7 @@ import numpy as np
 import tqdm
 
 from configs.errors import UserError
+from data.pixels import as_rgb
 from fileio.atomic import atomic_path
 
 # Width of Inception pool_3 (inception.FEATURE_DIM). Repeated here so that
@@ -121,12 +122,6 @@ def statistics_from_features(features):
     """(mu, sigma) of an [N, D] feature array, exactly as TTUR computes them."""
     features = np.asarray(features, np.float64)
     return features.mean(axis=0), np.cov(features, rowvar=False)
-
-
-def as_rgb(images: np.ndarray) -> np.ndarray:
-    """[..., 1] grayscale images replicated to the three channels Inception reads; RGB unchanged."""
-    images = np.asarray(images)
-    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
 def compute_statistics(extractor, batches, num_images, description="features", show_progress=True):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from configs import UserError
+from data.pixels import as_rgb
 from generation.sampling import generate_grid
 from geometry import PatchGeometry
 
@@ -45,10 +46,7 @@ def mark_boundary(images, box, line: int = 2, color=(255, 0, 0)) -> np.ndarray:
     The rectangle lies on the extrapolated pixels around the box, so the in-boundary
     region itself is left untouched. Grayscale images are converted to RGB.
     """
-    images = np.asarray(images)
-    if images.shape[-1] == 1:
-        images = np.repeat(images, 3, axis=-1)
-    out = images.copy()
+    out = np.array(as_rgb(images), copy=True)
     top, left, height, width = box
     H, W = out.shape[1:3]
     t0, t1 = max(top - line, 0), min(top + height + line, H)

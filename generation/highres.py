@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from configs import UserError
-from data.transforms import to_uint8
+from data.pixels import to_uint8
 from geometry import PatchGeometry
 
 LAYOUTS = ("extrapolate", "stretch")

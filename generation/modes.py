@@ -59,7 +59,8 @@ def _batched(fn, z, batch_size: int):
 
 def run_samples(loaded, out: Outputs, *, seed: int, num: int, batch_size: int) -> None:
     """`num` full images in one grid: samples_seed<seed>.png."""
-    from generation.sampling import generate_full_images, image_grid, to_uint8
+    from data.pixels import to_uint8
+    from generation.sampling import generate_full_images, image_grid
 
     z = _latents(loaded, num, seed)
     images = to_uint8(generate_full_images(loaded.patches, loaded.geometry, z, batch_size))
@@ -82,8 +83,9 @@ def run_interpolate(
     `coord_steps` the coordinate values per axis (default 2R - 1: training coordinates and midpoints)."""
     import numpy as np
 
+    from data.pixels import to_uint8
     from generation import interpolation as interp
-    from generation.sampling import image_grid, to_uint8
+    from generation.sampling import image_grid
     from generation.viewport import parse_ints
 
     geo = loaded.geometry
@@ -117,7 +119,8 @@ def run_interpolate(
 
 def run_viewport(loaded, out: Outputs, *, seed: int, num: int, batch_size: int, viewport: str | None) -> None:
     """Only the micro patches of a region 'top,left,height,width' (pixels, multiples of the micro size)."""
-    from generation.sampling import image_grid, to_uint8
+    from data.pixels import to_uint8
+    from generation.sampling import image_grid
     from generation.viewport import generate_viewport, parse_viewport
 
     if not viewport:
@@ -142,8 +145,9 @@ def run_beyond(
     loaded, out: Outputs, *, seed: int, num: int, batch_size: int, extra: int = 1, overlay: bool = True
 ) -> None:
     """Beyond-boundary images, `extra` micro patches past every border (and a copy with the border marked)."""
+    from data.pixels import to_uint8
     from generation import beyond_boundary as bb
-    from generation.sampling import image_grid, to_uint8
+    from generation.sampling import image_grid
 
     geo = loaded.geometry
     bb.check_beyond(geo, extra)
@@ -164,8 +168,9 @@ def run_beyond(
 
 def run_panorama(loaded, out: Outputs, *, seed: int, num: int, batch_size: int, turns: float = 1.0) -> None:
     """360° panoramas of a cylindrical model with a seam check, tiled twice; `turns` != 1 adds a wider one."""
+    from data.pixels import to_uint8
     from generation import panorama as pano
-    from generation.sampling import image_grid, to_uint8
+    from generation.sampling import image_grid
 
     geo = loaded.geometry
     pano.check_panorama(geo)

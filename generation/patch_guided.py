@@ -29,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from configs import Config, UserError
-from generation.sampling import generate_full_images, sample_latents, to_uint8
+from data.pixels import as_rgb, to_uint8
+from generation.sampling import generate_full_images, sample_latents
 from geometry import PatchGeometry
 
 
@@ -162,9 +163,7 @@ def draw_box(images_uint8, offsets, size, color=(255, 0, 0)) -> np.ndarray:
 
     Box b has top-left `offsets[b]` and `size` (h, w); columns wrap (panoramas).
     """
-    out = np.array(images_uint8, copy=True)
-    if out.shape[-1] == 1:
-        out = np.repeat(out, 3, axis=-1)
+    out = np.array(as_rgb(images_uint8), copy=True)
     color = np.asarray(color, np.uint8)
     H, W = out.shape[1:3]
     h, w = size
@@ -187,20 +186,19 @@ def figure(
     H, W = geo.full_size
     q_h, q_w = geo.macro_size
     gen = to_uint8(result["images"])
-    c = gen.shape[-1] if gen.shape[-1] == 3 else 3
-    inp = np.full((len(gen), H, W, c), 255, np.uint8)  # the input patch, centred on white
+    inp = np.full((len(gen), H, W, 3), 255, np.uint8)  # the input patch, centred on white, RGB like the others
     top, left = (H - q_h) // 2, (W - q_w) // 2
-    inp[:, top : top + q_h, left : left + q_w] = np.broadcast_to(to_uint8(patches), (len(gen), q_h, q_w, c))
+    inp[:, top : top + q_h, left : left + q_w] = np.broadcast_to(as_rgb(to_uint8(patches)), (len(gen), q_h, q_w, 3))
     columns = [inp, draw_box(gen, result["offsets"], geo.macro_size), draw_box(gen, [], geo.macro_size)]
     if real_images is not None:
         columns.append(draw_box(to_uint8(real_images), true_offsets, geo.macro_size, color=(0, 200, 0)))
     n, k = len(gen), len(columns)
     canvas = np.full((n * (H + pad) + pad, k * (W + pad) + pad, 3), 255, np.uint8)
     for i in range(n):
+        y = pad + i * (H + pad)
         for j, col in enumerate(columns):
-            canvas[pad + i * (H + pad) : pad + i * (H + pad) + H, pad + j * (W + pad) : pad + j * (W + pad) + W] = (
-                col[i] if col.shape[-1] == 3 else np.repeat(col[i], 3, -1)
-            )
+            x = pad + j * (W + pad)
+            canvas[y : y + H, x : x + W] = col[i]
     return np.repeat(np.repeat(canvas, scale, 0), scale, 1)
 
 

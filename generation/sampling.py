@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from data.transforms import to_uint8
+from data.pixels import to_uint8
 from fileio.atomic import write_atomic
 from geometry import PatchGeometry, repeat_latents, tile_coords
 from rng import FID_SEED, fid_latents, sample_latents
@@ -19,7 +19,6 @@ __all__ = [
     "generate_grid",
     "generate_full_images",
     "sample_fid_images",
-    "to_uint8",
     "image_grid",
     "save_png",
 ]

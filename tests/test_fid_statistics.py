@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from configs.errors import UserError
-from data.transforms import to_uint8
+from data.pixels import as_rgb, to_uint8
 from fid import statistics, training_monitor
 
 
@@ -90,6 +90,16 @@ def test_metric_name_and_uint8_conversion():
     np.testing.assert_array_equal(
         to_uint8([-1.0, 1.0, 0.0, -1.5, 1.5, 0.5]), np.array([0, 255, 128, 0, 255, 191], np.uint8)
     )
+
+
+def test_grayscale_becomes_three_equal_channels_and_rgb_is_unchanged():
+    gray = np.arange(6, dtype=np.uint8).reshape(1, 2, 3, 1)
+    rgb = as_rgb(gray)
+    assert rgb.shape == (1, 2, 3, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(rgb[..., channel], gray[..., 0])
+    colour = np.arange(18, dtype=np.uint8).reshape(1, 2, 3, 3)
+    np.testing.assert_array_equal(as_rgb(colour), colour)
 
 
 def test_fid_monitor_names_metric_and_tracks_best():

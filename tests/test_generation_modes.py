@@ -12,12 +12,13 @@ import tensorflow as tf
 from PIL import Image
 
 from configs import UserError
+from data.pixels import to_uint8
 from generation import beyond_boundary as bb
 from generation import interpolation as interp
 from generation import panorama as pano
 from generation.highres import generate_highres, grid_axis_values
 from generation.restore import build_generator, compile_patch_function
-from generation.sampling import generate_full_images, generate_grid, sample_latents, to_uint8
+from generation.sampling import generate_full_images, generate_grid, sample_latents
 from generation.viewport import generate_viewport, parse_viewport
 from geometry import PatchGeometry
 

@@ -18,7 +18,8 @@ import tensorflow as tf
 
 from configs import Config, UserError
 from data.pipeline import make_training_dataset
-from generation.sampling import generate_full_images, image_grid, sample_latents, save_png, to_uint8
+from data.pixels import to_uint8
+from generation.sampling import generate_full_images, image_grid, sample_latents, save_png
 from generation.seams import seam_ratio
 from geometry import PatchGeometry
 from training.checkpointing import drop_run_lock, hold_run_lock, io_error_message
