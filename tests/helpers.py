@@ -52,6 +52,15 @@ def quiet(*_):
     """A log function that prints nothing."""
 
 
+MAIN = """
+# `python main.py ARGV` for a child of the fork server, which has imported main.py (its flags) already: what the
+# script's __main__ block runs.
+import sys
+sys.argv[0] = "main.py"
+import main
+main.run()
+"""
+
 EAGER_MAIN = f"""
 # main.py's command line with every tf.function run eagerly (no tracing at start-up).
 import os, sys

@@ -4,8 +4,9 @@ a non-zero exit, no traceback, and nothing in the log directory changed.
 Three tiers, by cost: mistakes main.py catches before importing TensorFlow run in one real
 subprocess that has not imported it (one start-up for all of them); mistakes that need TensorFlow (data folders,
 checkpoints) run main.run() in-process with the same argv, so the exit code and stderr
-are those of the CLI; one of those also runs as a real subprocess (slow), which also
-shows that TensorFlow's exit-time clean-up prints no traceback.
+are those of the CLI; one of those also runs main.py's command line in a process of its own (a child of
+the fork server, tests/conftest.py: what the script's __main__ runs, its exit code and TensorFlow's exit-time
+clean-up, which must print no traceback, without the interpreter start-up).
 """
 
 import hashlib
@@ -17,7 +18,7 @@ import sys
 
 import pytest
 import yaml
-from helpers import run_cli_cases, run_main_in_process
+from helpers import MAIN, run_cli_cases, run_main_in_process
 
 from configs import config_path, load_config
 
@@ -222,18 +223,13 @@ def test_mistakes_needing_tensorflow_are_one_line_and_leave_the_logdir_untouched
 
 
 @pytest.mark.slow
-def test_a_corrupt_checkpoint_through_the_real_cli(tmp_path, good_run):
+def test_a_corrupt_checkpoint_through_the_real_cli(tmp_path, good_run, fork_server):
     logdir = tmp_path / "run"
     shutil.copytree(good_run, logdir)
     truncate(logdir / "checkpoints" / "ckpt-2.data-00000-of-00001")
     before = hashes(logdir)
-    proc = subprocess.run(
-        [sys.executable, "main.py", "--config", TINY, "--logdir", str(logdir), "--steps", "4"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    argv = ["--config", TINY, "--logdir", logdir, "--steps", "4"]
+    proc = fork_server.run(MAIN, argv, timeout=600)
     assert_one_line_error(proc.returncode, proc.stderr, r"cannot restore checkpoint .*ckpt-2: ")
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert hashes(logdir) == before
