@@ -34,6 +34,7 @@ import json
 import math
 import os
 import pathlib
+import platform
 import re
 import shutil
 import signal
@@ -239,6 +240,20 @@ def _set_signals(handler) -> dict:
     return previous
 
 
+def machine() -> str:
+    """The CPU model and core count, recorded with every segment: training time buys a different number of
+    iterations on another machine, so rows are compared within one machine (or per iteration)."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
 def run_segment(study: Study, out: pathlib.Path, variant: str, mark: float, data_dir, log=print) -> dict:
     """Train `variant` to `mark` training minutes in a main.py subprocess; the ledger record."""
     vdir = out / variant
@@ -303,6 +318,7 @@ def run_segment(study: Study, out: pathlib.Path, variant: str, mark: float, data
         "exit_latency_seconds": exited - committed if committed >= start else None,
         "load_start": load_start,
         "load_end": list(os.getloadavg()),
+        "machine": machine(),
     }
 
 
@@ -404,6 +420,7 @@ CSV_COLUMNS = (
     "eval_wall_seconds",
     "load_start",
     "load_end",
+    "machine",
 )
 
 
@@ -473,6 +490,9 @@ def report_phase(study: Study, out: pathlib.Path, variants: list, floor=None, lo
             f"| {r['variant']} | {r['mark_minutes']:g} | {r['step']} | {_fmt(r.get('train_seconds'), '.1f', 60)} | "
             f"{fid} | {seam} | {_fmt(r.get('segment_wall_seconds'), '.1f', 60)} |"
         )
+    machines = sorted({r["machine"] for r in rows if r.get("machine")})
+    if machines:
+        md.append(f"\nTrained on: {'; '.join(machines)}.")
     if floor is not None:
         md.append(f"\nReal-vs-real FID floor: {floor:g}.")
     write_atomic(out / "results.md", "\n".join(md) + "\n")

@@ -255,6 +255,7 @@ def test_report_writes_csv_markdown_plots_and_the_last_grid_from_the_ledger(tmp_
         ledger.add(
             dict(variant=variant, mark_minutes=mark, step=step, train_seconds=mark * 60.0 + 0.5, checkpoint="x",
                  segment_wall_seconds=70.0, exit_latency_seconds=0.5, load_start=[1.0, 1, 1], load_end=[2.0, 1, 1],
+                 machine="CPU X, 2 cores",
                  fid=fid, fid_samples=5000, seam_ratio=seam, seam_samples=1024, eval_wall_seconds=9.0)
         )  # fmt: skip
     rows = study.report_phase(s, out, ["a", "full"], log=quiet)
@@ -267,11 +268,12 @@ def test_report_writes_csv_markdown_plots_and_the_last_grid_from_the_ledger(tmp_
         ("full", "1", "30", "45", ""),  # a one-patch image has no seams: empty cell
     ]
     assert table[0]["train_seconds"] == "60.5" and table[0]["load_start"] == "1.00" and table[0]["load_end"] == "2.00"
+    assert table[0]["machine"] == "CPU X, 2 cores"
     md = (out / "results.md").read_text().splitlines()
     assert md[2] == "| a | 1 | 10 | 1.0 | 50.00 | 1.500 | 1.2 |" and md[4].startswith(
         "| full | 1 | 30 | 1.0 | 45.00 | n/a |"
     )
-    assert "floor: 4.3" in md[-1]
+    assert "floor: 4.3" in md[-1] and "Trained on: CPU X, 2 cores." in md[-3]
     for name in ("fid_vs_time.png", "fid_vs_iterations.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert (out / "a" / "final_grid.png").read_bytes() == png  # the grid of the last mark's step (20)
@@ -346,6 +348,7 @@ def test_a_study_trains_variants_to_time_marks_evaluates_reports_and_resumes_wit
         assert s["train_seconds"] >= s["mark_minutes"] * 60 and s["checkpoint"].endswith(f"ckpt-{s['step']}")
         assert s["exit_latency_seconds"] is not None and 0 <= s["exit_latency_seconds"] < s["segment_wall_seconds"]
         assert len(s["load_start"]) == 3 and (out / s["checkpoint"]).with_suffix(".index").is_file()
+        assert s["machine"].endswith(" cores") and len(s["machine"]) > len(" cores")
     assert segments[0]["step"] < segments[2]["step"]  # the second mark continued the first mark's run
     written = yaml.safe_load((out / "full_image" / "config.yaml").read_text())["data_params"]
     assert written["macro_patch_size"] == written["micro_patch_size"] == written["full_image_size"] == [16, 16]
