@@ -11,7 +11,7 @@ every S seconds after the stop, into LOGDIR/exit_stacks.txt.
 
     python bench/exit_latency.py --config configs/CelebA_32x32_N2M2S16_CPU.yaml \
         --data_dir DIR/celeba_10k --minutes 20
-    python bench/exit_latency.py --config configs/MNIST_32x32_N2M2S16.yaml --minutes 3 --py_spy 5
+    python bench/exit_latency.py --config configs/MNIST_32x32_N2M2S32.yaml --minutes 3 --py_spy 5
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ generator's cost does not depend on its weights) it prints
   TensorFlow and the model were loaded and compiled (one patch batch run), and the time.
 
     python bench/generation_memory.py                          # grids 16 and 64: 256^2 vs 1024^2 px (16x)
-    python bench/generation_memory.py --config MNIST_32x32_N2M2S16 --grids 16,128
+    python bench/generation_memory.py --config MNIST_32x32_N2M2S32 --grids 16,128
 
 The sizes should differ by at least 16x in pixels (4x per side). Memory stays flat when
 "peak - loaded" does not grow with the size.

@@ -7,7 +7,7 @@ With --samples N it also scores N fresh samples of the newest (or --checkpoint) 
 inference mode: a steadier figure than one 32-image grid, for comparing runs.
 
     python bench/seam_ratio.py logs/celeba32_cpu --real --data_dir DIR/celeba_10k
-    python bench/seam_ratio.py logs/MNIST_32x32_N2M2S16 --real
+    python bench/seam_ratio.py logs/MNIST_32x32_N2M2S32 --real
     python bench/seam_ratio.py logs/celeba32_cpu --samples 1024
 
 DIR/celeba_10k holds aligned CelebA JPEGs (here the first 10,000, at 89x109); the default is the

@@ -12,7 +12,7 @@ CONFIG_DIR = pathlib.Path(__file__).resolve().parent
 
 # (dataset flag, size) -> config name. The first size listed for a dataset is its default.
 PRESETS = {
-    "mnist": {32: "MNIST_32x32_N2M2S16"},
+    "mnist": {32: "MNIST_32x32_N2M2S32"},
     "celeba": {128: "CelebA_128x128_N2M2S64", 64: "CelebA_64x64_N2M2S32"},
     "lsun": {256: "LSUN_256x256_N2M2S128", 64: "LSUN_64x64_N2M2S32", 128: "LSUN_128x128_N2M2S64"},
     "celebahq": {1024: "CelebAHQ_1024x1024_N2M2S512"},

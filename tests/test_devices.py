@@ -82,7 +82,7 @@ def test_paper_config_without_gpu_warns_with_the_expected_cpu_time():
 
 
 @pytest.mark.parametrize(
-    "name", ["tiny", "MNIST_32x32_N2M2S16", "CelebA_64x64_N2M2S32_CPU", "CelebA_32x32_N2M2S16_CPU"]
+    "name", ["tiny", "MNIST_32x32_N2M2S32", "CelebA_64x64_N2M2S32_CPU", "CelebA_32x32_N2M2S16_CPU"]
 )
 def test_cpu_configs_do_not_warn(name):
     assert devices.cpu_training_warning(load_config(config_path(name)), gpus=[]) is None
